@@ -38,7 +38,12 @@ func (t *Type) Alignment() int { return t.align }
 var typeCache sync.Map // string -> *Type
 
 // ParseType parses a type string holding exactly one complete type.
-func ParseType(sig string) (*Type, error) {
+func ParseType(sig string) (*Type, error) { return parseType(sig, true) }
+
+// parseType is ParseType; store says whether a newly parsed type is added
+// to the cache. Type strings read from untrusted data (variant contents)
+// are not stored, so that such data cannot grow the cache without bound.
+func parseType(sig string, store bool) (*Type, error) {
 	if v, ok := typeCache.Load(sig); ok {
 		return v.(*Type), nil
 	}
@@ -49,7 +54,9 @@ func ParseType(sig string) (*Type, error) {
 	if rest != "" {
 		return nil, fmt.Errorf("gvariant: type %q: trailing characters %q", sig, rest)
 	}
-	typeCache.Store(sig, t)
+	if store {
+		typeCache.Store(sig, t)
+	}
 	return t, nil
 }
 

@@ -365,7 +365,7 @@ func decode(t *Type, d []byte, depth int) (any, error) {
 		if i < 0 {
 			return nil, notNormal(t, "variant has no type string")
 		}
-		ct, err := ParseType(string(d[i+1:]))
+		ct, err := parseType(string(d[i+1:]), false)
 		if err != nil {
 			return nil, notNormal(t, "variant type string is invalid")
 		}

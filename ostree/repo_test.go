@@ -1,0 +1,106 @@
+package ostree
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// makeTreeA creates tree A of testdata/vectors/README.md.
+func makeTreeA(t testing.TB, dir string) {
+	t.Helper()
+	mk := func(p string, mode os.FileMode, content string) {
+		full := filepath.Join(dir, p)
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(full, []byte(content), mode); err != nil {
+			t.Fatal(err)
+		}
+		os.Chmod(full, mode)
+	}
+	mk("bin/script.sh", 0o755, "#!/bin/sh\necho hi\n")
+	os.MkdirAll(filepath.Join(dir, "empty"), 0o755)
+	mk("empty.txt", 0o644, "")
+	mk("hello.txt", 0o644, "hello world\n")
+	os.Symlink("hello.txt", filepath.Join(dir, "link"))
+	mk("sub/private", 0o600, "secret\n")
+	mk("sub/deeper/B", 0o644, "B\n")
+	mk("sub/deeper/a", 0o644, "a\n")
+	for _, d := range []string{"", "bin", "empty", "sub", "sub/deeper"} {
+		os.Chmod(filepath.Join(dir, d), 0o755)
+	}
+}
+
+func commitDir(t testing.TB, r *Repo, dir string, o CommitOptions, ref string) Checksum {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := r.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Abort()
+	io := DefaultImportOptions()
+	io.OwnerUID, io.OwnerGID = 0, 0
+	mt := NewMutableTree(DirMeta{})
+	if err := mt.Import(dir, io); err != nil {
+		t.Fatal(err)
+	}
+	tree, meta, err := tx.WriteTree(ctx, mt, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := tx.WriteCommit(tree, meta, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ref != "" {
+		tx.SetRef(Refspec{Ref: ref}, c)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestCommitTreeAEveryMode(t *testing.T) {
+	src := t.TempDir()
+	makeTreeA(t, src)
+	for _, mode := range []RepoMode{ModeArchive, ModeBare, ModeBareUser, ModeBareUserOnly} {
+		t.Run(mode.String(), func(t *testing.T) {
+			if mode == ModeBare && os.Geteuid() != 0 {
+				t.Skip("bare mode needs root")
+			}
+			r, err := Init(filepath.Join(t.TempDir(), "repo"), mode, InitOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.SetFsync(false)
+			c := commitDir(t, r, src, CommitOptions{Subject: "Test subject", Body: "Test body", Timestamp: time.Unix(1577836800, 0)}, "main")
+			if c.String() != "51005217f27bcba5bf8fe61d8e9e5c4320be286d68fbac6164262f4a141e70fe" {
+				t.Fatalf("commit = %s", c)
+			}
+			got, err := r.ResolveRev("main")
+			if err != nil || got != c {
+				t.Fatalf("ResolveRev = %s, %v", got, err)
+			}
+			// Recommitting writes no new content.
+			dst := filepath.Join(t.TempDir(), "co")
+			if err := r.Checkout(context.Background(), c, dst, CheckoutOptions{Hardlink: true}); err != nil {
+				t.Fatal(err)
+			}
+			if b, err := os.ReadFile(filepath.Join(dst, "sub/deeper/B")); err != nil || string(b) != "B\n" {
+				t.Fatalf("checkout: %q %v", b, err)
+			}
+			if l, err := os.Readlink(filepath.Join(dst, "link")); err != nil || l != "hello.txt" {
+				t.Fatalf("link: %q %v", l, err)
+			}
+			st, _ := os.Stat(filepath.Join(dst, "sub/private"))
+			if st.Mode().Perm() != 0o600 {
+				t.Fatalf("mode %v", st.Mode())
+			}
+		})
+	}
+}

@@ -1,0 +1,587 @@
+package ostree
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/klauspost/compress/flate"
+	"golang.org/x/sys/unix"
+
+	"github.com/gostree/gostree/internal/atomicfile"
+)
+
+// Txn is a repository transaction. Objects are written to a private
+// staging directory and become visible only when Commit moves them into
+// objects/; refs are published after every object is durable. A crash or
+// Abort leaves the repository as it was. A Txn is safe for concurrent use.
+type Txn struct {
+	repo    *Repo
+	stage   string
+	lockF   *os.File
+	unlock  func()
+	level   int
+	mu      sync.Mutex
+	staged  map[ObjectName]struct{}
+	dirs    sync.Map // staged XX dirs created
+	refs    []refUpdate
+	done    bool
+	Stats   TxnStats
+	statsMu sync.Mutex
+}
+
+// TxnStats counts what a transaction wrote.
+type TxnStats struct {
+	MetadataWritten int
+	ContentWritten  int
+	ContentBytes    int64 // uncompressed bytes of new content objects
+	ContentSkipped  int   // already present
+}
+
+type refUpdate struct {
+	rs Refspec
+	c  Checksum
+}
+
+// Begin starts a transaction. It takes a shared repository lock that is
+// held until Commit or Abort, and removes staging directories left behind
+// by transactions that died.
+func (r *Repo) Begin(ctx context.Context) (*Txn, error) {
+	unlock, err := r.Lock(ctx, LockShared)
+	if err != nil {
+		return nil, err
+	}
+	tmp := filepath.Join(r.path, "tmp")
+	r.cleanStaleStaging(tmp)
+	var rnd [8]byte
+	rand.Read(rnd[:])
+	name := "staging-" + bootID() + "-" + hex.EncodeToString(rnd[:])
+	stage := filepath.Join(tmp, name)
+	if err := os.Mkdir(stage, 0o755); err != nil {
+		unlock()
+		return nil, fmt.Errorf("starting transaction: %w", err)
+	}
+	lf, err := os.OpenFile(stage+"-lock", os.O_CREATE|os.O_RDWR|unix.O_CLOEXEC, 0o600)
+	if err == nil {
+		err = unix.Flock(int(lf.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+	}
+	if err != nil {
+		os.RemoveAll(stage)
+		unlock()
+		return nil, fmt.Errorf("starting transaction: %w", err)
+	}
+	level := 6
+	if v, err := r.config.Int("core", "zlib-level", 6); err == nil && v >= 1 && v <= 9 {
+		level = int(v)
+	}
+	return &Txn{repo: r, stage: stage, lockF: lf, unlock: unlock, level: level, staged: map[ObjectName]struct{}{}}, nil
+}
+
+func bootID() string {
+	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return "unknown"
+	}
+	return strings.ReplaceAll(strings.TrimSpace(string(b)), "-", "")
+}
+
+// cleanStaleStaging removes staging directories whose lock is not held.
+func (r *Repo) cleanStaleStaging(tmp string) {
+	ents, err := os.ReadDir(tmp)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		n := e.Name()
+		if !e.IsDir() || !strings.HasPrefix(n, "staging-") {
+			continue
+		}
+		lp := filepath.Join(tmp, n+"-lock")
+		lf, err := os.OpenFile(lp, os.O_RDWR|unix.O_CLOEXEC, 0)
+		if err == nil {
+			if unix.Flock(int(lf.Fd()), unix.LOCK_EX|unix.LOCK_NB) != nil {
+				lf.Close()
+				continue // in use
+			}
+		}
+		os.RemoveAll(filepath.Join(tmp, n))
+		os.Remove(lp)
+		if lf != nil {
+			lf.Close()
+		}
+	}
+}
+
+// Repo returns the repository of the transaction.
+func (t *Txn) Repo() *Repo { return t.repo }
+
+// Has reports whether an object is in the repository or staged in t.
+func (t *Txn) Has(n ObjectName) (bool, error) {
+	t.mu.Lock()
+	_, ok := t.staged[n]
+	t.mu.Unlock()
+	if ok {
+		return true, nil
+	}
+	return t.repo.HasObject(n)
+}
+
+func (t *Txn) stagePath(n ObjectName) (string, error) {
+	rel := LoosePath(n, t.repo.mode)[len("objects/"):]
+	dir := filepath.Join(t.stage, rel[:2])
+	if _, ok := t.dirs.Load(dir); !ok {
+		if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+			return "", err
+		}
+		t.dirs.Store(dir, true)
+	}
+	return filepath.Join(t.stage, rel), nil
+}
+
+// markStaged records a staged object; it returns false when another
+// writer staged it first (the caller's file is then discarded).
+func (t *Txn) markStaged(n ObjectName) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, ok := t.staged[n]; ok {
+		return false
+	}
+	t.staged[n] = struct{}{}
+	return true
+}
+
+// tempFile creates a uniquely named temporary file in the stage directory.
+func (t *Txn) tempFile() (*os.File, error) {
+	return os.CreateTemp(t.stage, "tmp-")
+}
+
+// WriteMetadata stores a metadata object given its serialised bytes and
+// returns its checksum. The bytes are parsed and validated first, so a
+// malformed object never enters the repository. If expected is non-nil the
+// checksum must match it.
+func (t *Txn) WriteMetadata(typ ObjectType, data []byte, expected *Checksum) (Checksum, error) {
+	sum := SumBytes(data)
+	if expected != nil && *expected != sum {
+		return sum, corrupt("corrupted %s object; checksum expected='%s' actual='%s'", typ, *expected, sum)
+	}
+	var err error
+	switch typ {
+	case ObjCommit:
+		_, err = DecodeCommit(data)
+	case ObjDirTree:
+		_, err = DecodeDirTree(data)
+	case ObjDirMeta:
+		_, err = DecodeDirMeta(data)
+	default:
+		return sum, fmt.Errorf("WriteMetadata: %s is not a content-addressed metadata type", typ)
+	}
+	if err != nil {
+		return sum, fmt.Errorf("%s.%s: %w", sum, typ, err)
+	}
+	n := ObjectName{sum, typ}
+	if ok, err := t.Has(n); err != nil || ok {
+		return sum, err
+	}
+	if err := t.stageBytes(n, data); err != nil {
+		return sum, err
+	}
+	t.statsMu.Lock()
+	t.Stats.MetadataWritten++
+	t.statsMu.Unlock()
+	return sum, nil
+}
+
+func (t *Txn) stageBytes(n ObjectName, data []byte) error {
+	p, err := t.stagePath(n)
+	if err != nil {
+		return err
+	}
+	f, err := t.tempFile()
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(0o644)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && t.markStaged(n) {
+		err = os.Rename(f.Name(), p)
+		if err != nil {
+			t.mu.Lock()
+			delete(t.staged, n)
+			t.mu.Unlock()
+		}
+	}
+	os.Remove(f.Name())
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", n, err)
+	}
+	return nil
+}
+
+// WriteCommitMeta stores (replaces) the detached metadata of a commit.
+func (t *Txn) WriteCommitMeta(c Checksum, m Metadata) error {
+	b, err := EncodeMetadata(m)
+	if err != nil {
+		return err
+	}
+	return t.WriteCommitMetaBytes(c, b)
+}
+
+// WriteCommitMetaBytes stores detached metadata given as serialised a{sv},
+// which is validated first.
+func (t *Txn) WriteCommitMetaBytes(c Checksum, b []byte) error {
+	if _, err := DecodeMetadata(b); err != nil {
+		return fmt.Errorf("detached metadata of %s: %w", c, err)
+	}
+	n := ObjectName{c, ObjCommitMeta}
+	t.mu.Lock()
+	delete(t.staged, n) // may be replaced within a transaction
+	t.mu.Unlock()
+	return t.stageBytes(n, b)
+}
+
+// WriteContent stores a content object streamed from content (ignored for
+// symlinks), verifying it against expected when that is non-nil. The
+// object is hashed while it is written; on a mismatch nothing is kept.
+func (t *Txn) WriteContent(fi *FileInfo, content io.Reader, expected *Checksum) (Checksum, error) {
+	if err := t.checkWritable(fi); err != nil {
+		return Checksum{}, err
+	}
+	if expected != nil {
+		if ok, err := t.Has(ObjectName{*expected, ObjFile}); err != nil || ok {
+			if ok && content != nil {
+				// Drain so streaming callers stay in sync.
+				io.Copy(io.Discard, content)
+			}
+			return *expected, err
+		}
+	}
+	f, err := t.tempFile()
+	if err != nil {
+		return Checksum{}, err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	h := NewContentHasher(fi)
+	if err := t.writeObjectFile(f, fi, content, h); err != nil {
+		f.Close()
+		return Checksum{}, err
+	}
+	sum := h.Sum()
+	if expected != nil && sum != *expected {
+		f.Close()
+		return sum, corrupt("corrupted file object; checksum expected='%s' actual='%s'", *expected, sum)
+	}
+	return sum, t.finishContent(f, fi, sum)
+}
+
+// finishContent applies final metadata and moves the temp file (or, for
+// symlinks in bare modes, creates the link) into the stage.
+func (t *Txn) finishContent(f *os.File, fi *FileInfo, sum Checksum) error {
+	n := ObjectName{sum, ObjFile}
+	tmp := f.Name()
+	if ok, err := t.Has(n); err != nil || ok {
+		f.Close()
+		t.statsMu.Lock()
+		t.Stats.ContentSkipped++
+		t.statsMu.Unlock()
+		return err
+	}
+	p, err := t.stagePath(n)
+	if err != nil {
+		f.Close()
+		return err
+	}
+	if fi.IsSymlink() && (t.repo.mode == ModeBare || t.repo.mode == ModeBareUserOnly) {
+		f.Close()
+		if !t.markStaged(n) {
+			return nil
+		}
+		if err := t.makeSymlinkObject(fi, p); err != nil {
+			t.mu.Lock()
+			delete(t.staged, n)
+			t.mu.Unlock()
+			return fmt.Errorf("writing %s: %w", n, err)
+		}
+	} else {
+		err := t.applyFileMeta(f, fi)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("writing %s: %w", n, err)
+		}
+		if !t.markStaged(n) {
+			return nil
+		}
+		if err := os.Rename(tmp, p); err != nil {
+			t.mu.Lock()
+			delete(t.staged, n)
+			t.mu.Unlock()
+			return fmt.Errorf("writing %s: %w", n, err)
+		}
+	}
+	t.statsMu.Lock()
+	t.Stats.ContentWritten++
+	t.Stats.ContentBytes += fi.Size
+	t.statsMu.Unlock()
+	return nil
+}
+
+func (t *Txn) checkWritable(fi *FileInfo) error {
+	if err := fi.Validate(); err != nil {
+		return err
+	}
+	if t.repo.mode == ModeBareUserOnly && fi.IsRegular() && fi.Mode&^(sIFMT|0o775) != 0 {
+		return fmt.Errorf("content object: invalid mode 0%o with bits 0%o for a bare-user-only repository", fi.Mode, fi.Mode&^(sIFMT|0o775))
+	}
+	return nil
+}
+
+var flatePool sync.Pool
+
+type pooledFlate struct {
+	w     *flate.Writer
+	level int
+}
+
+func (t *Txn) getFlate(dst io.Writer) *pooledFlate {
+	if v := flatePool.Get(); v != nil {
+		p := v.(*pooledFlate)
+		if p.level == t.level {
+			p.w.Reset(dst)
+			return p
+		}
+	}
+	w, _ := flate.NewWriter(dst, t.level)
+	return &pooledFlate{w: w, level: t.level}
+}
+
+// writeObjectFile writes the on-disk representation of a content object
+// for the repository's mode into f, hashing the content into h.
+func (t *Txn) writeObjectFile(f *os.File, fi *FileInfo, content io.Reader, h io.Writer) error {
+	var src io.Reader = bytes.NewReader(nil)
+	if fi.IsRegular() && content != nil {
+		src = io.TeeReader(io.LimitReader(content, fi.Size+1), h)
+	}
+	switch t.repo.mode {
+	case ModeArchive:
+		bw := bufio.NewWriterSize(f, 64<<10)
+		bw.Write(fi.ArchiveHeader())
+		if fi.IsRegular() {
+			fw := t.getFlate(bw)
+			n, err := io.Copy(fw.w, src)
+			if err != nil {
+				return err
+			}
+			if n != fi.Size {
+				return corrupt("content is %d bytes, header says %d", n, fi.Size)
+			}
+			if err := fw.w.Close(); err != nil {
+				return err
+			}
+			flatePool.Put(fw)
+		}
+		return bw.Flush()
+	default:
+		if fi.IsSymlink() {
+			if t.repo.mode == ModeBareUser {
+				_, err := f.Write(append([]byte(fi.SymlinkTarget), 0))
+				return err
+			}
+			return nil
+		}
+		n, err := copyToFile(f, src)
+		if err != nil {
+			return err
+		}
+		if n != fi.Size {
+			return corrupt("content is %d bytes, header says %d", n, fi.Size)
+		}
+		return nil
+	}
+}
+
+func copyToFile(f *os.File, r io.Reader) (int64, error) {
+	return io.Copy(f, r)
+}
+
+// applyFileMeta sets ownership, mode, xattrs and mtime of a staged
+// regular-file object. It runs only after the content is complete and
+// verified, so a setuid bit is never set on unverified data.
+func (t *Txn) applyFileMeta(f *os.File, fi *FileInfo) error {
+	zero := []unix.Timespec{{}, {}}
+	switch t.repo.mode {
+	case ModeArchive:
+		return f.Chmod(0o644)
+	case ModeBare:
+		if err := f.Chown(int(fi.UID), int(fi.GID)); err != nil {
+			if errors.Is(err, unix.EPERM) {
+				return fmt.Errorf("a bare repository needs root to store files owned by %d:%d (use a bare-user repository): %w", fi.UID, fi.GID, err)
+			}
+			return err
+		}
+		if err := unix.Fchmod(int(f.Fd()), fi.Mode&0o7777); err != nil {
+			return err
+		}
+		for _, x := range fi.Xattrs {
+			if err := unix.Fsetxattr(int(f.Fd()), x.Name, x.Value, 0); err != nil {
+				return fmt.Errorf("setting xattr %s: %w", x.Name, err)
+			}
+		}
+	case ModeBareUser:
+		if err := unix.Fsetxattr(int(f.Fd()), "user.ostreemeta", fi.BareUserMeta(), 0); err != nil {
+			return fmt.Errorf("setting user.ostreemeta (the filesystem must support user xattrs): %w", err)
+		}
+		mode := uint32(0o644)
+		if fi.IsRegular() {
+			mode = fi.Mode&0o775 | 0o400
+		}
+		if err := unix.Fchmod(int(f.Fd()), mode); err != nil {
+			return err
+		}
+	case ModeBareUserOnly:
+		if err := unix.Fchmod(int(f.Fd()), fi.Mode&0o7777); err != nil {
+			return err
+		}
+	}
+	return unix.UtimesNanoAt(unix.AT_FDCWD, f.Name(), zero, 0)
+}
+
+func (t *Txn) makeSymlinkObject(fi *FileInfo, p string) error {
+	if err := os.Symlink(fi.SymlinkTarget, p); err != nil {
+		return err
+	}
+	if t.repo.mode == ModeBare {
+		if err := unix.Lchown(p, int(fi.UID), int(fi.GID)); err != nil {
+			return err
+		}
+		for _, x := range fi.Xattrs {
+			if err := unix.Lsetxattr(p, x.Name, x.Value, 0); err != nil {
+				return fmt.Errorf("setting xattr %s: %w", x.Name, err)
+			}
+		}
+	}
+	zero := []unix.Timespec{{}, {}}
+	return unix.UtimesNanoAt(unix.AT_FDCWD, p, zero, unix.AT_SYMLINK_NOFOLLOW)
+}
+
+// SetRef records a ref update, published when the transaction commits.
+// A zero checksum deletes the ref.
+func (t *Txn) SetRef(rs Refspec, c Checksum) error {
+	if err := ValidateRefName(rs.Ref); err != nil {
+		return err
+	}
+	t.mu.Lock()
+	t.refs = append(t.refs, refUpdate{rs, c})
+	t.mu.Unlock()
+	return nil
+}
+
+// Commit makes the staged objects durable and visible, then publishes the
+// ref updates. After Commit the Txn cannot be used.
+func (t *Txn) Commit() error {
+	if t.done {
+		return errors.New("transaction already finished")
+	}
+	defer t.finish()
+	r := t.repo
+	if r.fsync {
+		d, err := os.Open(t.stage)
+		if err != nil {
+			return err
+		}
+		err = unix.Syncfs(int(d.Fd()))
+		d.Close()
+		if err != nil {
+			return fmt.Errorf("syncing staged objects: %w", err)
+		}
+	}
+	names := make([]ObjectName, 0, len(t.staged))
+	for n := range t.staged {
+		names = append(names, n)
+	}
+	// Commits last, so a reader never sees a commit before its tree.
+	sort.Slice(names, func(i, j int) bool {
+		return names[i].Type != ObjCommit && names[j].Type == ObjCommit
+	})
+	touched := map[string]bool{}
+	for _, n := range names {
+		rel := LoosePath(n, r.mode)
+		src := filepath.Join(t.stage, rel[len("objects/"):])
+		dst := filepath.Join(r.path, rel)
+		dir := filepath.Dir(dst)
+		if !touched[dir] {
+			if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+				return fmt.Errorf("publishing objects: %w", err)
+			}
+			touched[dir] = true
+		}
+		var err error
+		if n.Type == ObjCommitMeta {
+			err = os.Rename(src, dst)
+		} else {
+			// First writer wins: never replace an existing object, so
+			// hard links from checkouts keep sharing it.
+			err = unix.Renameat2(unix.AT_FDCWD, src, unix.AT_FDCWD, dst, unix.RENAME_NOREPLACE)
+			if errors.Is(err, unix.EEXIST) {
+				err = nil
+			} else if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) {
+				if _, serr := os.Lstat(dst); serr == nil {
+					err = nil
+				} else {
+					err = os.Rename(src, dst)
+				}
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("publishing %s: %w", n, err)
+		}
+	}
+	if r.fsync {
+		for dir := range touched {
+			if err := atomicfile.SyncDir(dir); err != nil {
+				return err
+			}
+		}
+		if err := atomicfile.SyncDir(filepath.Join(r.path, "objects")); err != nil {
+			return err
+		}
+	}
+	for _, u := range t.refs {
+		if err := r.SetRef(u.rs, u.c); err != nil && !(u.c.IsZero() && errors.Is(err, ErrNotFound)) {
+			return fmt.Errorf("updating ref %s: %w", u.rs, err)
+		}
+	}
+	return nil
+}
+
+// Abort discards everything staged. It is safe to call after Commit.
+func (t *Txn) Abort() {
+	if !t.done {
+		t.finish()
+	}
+}
+
+func (t *Txn) finish() {
+	t.done = true
+	os.RemoveAll(t.stage)
+	os.Remove(t.stage + "-lock")
+	t.lockF.Close()
+	t.unlock()
+}
