@@ -385,3 +385,44 @@ func (t *Txn) WriteCommit(tree, meta Checksum, o CommitOptions) (Checksum, error
 	}
 	return t.WriteMetadata(ObjCommit, b, nil)
 }
+
+// ImportCommit overlays the tree of a commit already in repo r.
+func (m *MutableTree) ImportCommit(r *Repo, c Checksum) error {
+	cm, err := r.LoadCommit(c)
+	if err != nil {
+		return err
+	}
+	dm, err := r.LoadDirMeta(cm.RootMeta)
+	if err != nil {
+		return err
+	}
+	m.meta = *dm
+	return m.importDirTree(r, cm.RootTree)
+}
+
+func (m *MutableTree) importDirTree(r *Repo, tree Checksum) error {
+	dt, err := r.LoadDirTree(tree)
+	if err != nil {
+		return err
+	}
+	for _, f := range dt.Files {
+		if err := m.SetFile(f.Name, f.Checksum); err != nil {
+			return err
+		}
+	}
+	for _, d := range dt.Dirs {
+		dm, err := r.LoadDirMeta(d.Meta)
+		if err != nil {
+			return err
+		}
+		sub, err := m.EnsureDir(d.Name, *dm)
+		if err != nil {
+			return err
+		}
+		sub.meta = *dm
+		if err := sub.importDirTree(r, d.Tree); err != nil {
+			return err
+		}
+	}
+	return nil
+}
