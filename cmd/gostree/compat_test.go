@@ -301,4 +301,3 @@ func canonicalize(m map[string]entry) map[string]entry {
 	}
 	return out
 }
-
