@@ -1,0 +1,151 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+func countFiles(t *testing.T, dir string) int {
+	t.Helper()
+	n := 0
+	filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() {
+			n++
+		}
+		return nil
+	})
+	return n
+}
+
+// A tree holding something OSTree cannot store fails with an error naming
+// the path, and leaves no object, staging directory or ref behind.
+func TestCommitRejectsSpecialFiles(t *testing.T) {
+	cases := map[string]func(p string) error{
+		"fifo":   func(p string) error { return unix.Mkfifo(p, 0o644) },
+		"socket": func(p string) error { return unix.Mknod(p, unix.S_IFSOCK|0o644, 0) },
+		"chardev": func(p string) error {
+			if os.Geteuid() != 0 {
+				t.Skip("mknod of a device needs root")
+			}
+			return unix.Mknod(p, unix.S_IFCHR|0o644, int(unix.Mkdev(1, 3)))
+		},
+	}
+	for name, mk := range cases {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			tree := filepath.Join(dir, "tree")
+			os.MkdirAll(filepath.Join(tree, "dev"), 0o755)
+			os.WriteFile(filepath.Join(tree, "ok.txt"), []byte("ok"), 0o644)
+			bad := filepath.Join(tree, "dev", "thing")
+			if err := mk(bad); err != nil {
+				t.Skipf("cannot create a %s here: %v", name, err)
+			}
+			repo := filepath.Join(dir, "repo")
+			gostree(t, "--repo="+repo, "init", "--mode=archive")
+			msg := gostreeFails(t, "--repo="+repo, "commit", "-b", "main", tree)
+			if !strings.Contains(msg, bad) || !strings.Contains(msg, "unsupported file type") {
+				t.Errorf("error does not name the path and the problem: %s", msg)
+			}
+			if n := countFiles(t, filepath.Join(repo, "objects")); n != 0 {
+				t.Errorf("%d objects left in the repository", n)
+			}
+			if ents, _ := os.ReadDir(filepath.Join(repo, "tmp")); len(ents) != 1 { // tmp/cache only
+				t.Errorf("tmp not cleaned: %v", ents)
+			}
+			if refs := gostree(t, "--repo="+repo, "refs"); refs != "" {
+				t.Errorf("refs created: %q", refs)
+			}
+		})
+	}
+}
+
+func TestCommitRejectsBadNamesAndMetadata(t *testing.T) {
+	dir := t.TempDir()
+	repo := filepath.Join(dir, "repo")
+	gostree(t, "--repo="+repo, "init", "--mode=archive")
+	tree := filepath.Join(dir, "tree")
+	os.MkdirAll(tree, 0o755)
+	os.WriteFile(filepath.Join(tree, "ok"), []byte("x"), 0o644)
+
+	msg := gostreeFails(t, "--repo="+repo, "commit", "-b", "main", "--add-metadata-string==FOO", tree)
+	if !strings.Contains(msg, "empty metadata key") {
+		t.Errorf("empty key: %s", msg)
+	}
+	t.Setenv("SOURCE_DATE_EPOCH", "invalid")
+	msg = gostreeFails(t, "--repo="+repo, "commit", "-b", "main", tree)
+	if !strings.Contains(msg, "SOURCE_DATE_EPOCH") {
+		t.Errorf("bad SOURCE_DATE_EPOCH: %s", msg)
+	}
+	t.Setenv("SOURCE_DATE_EPOCH", "1600000000")
+	gostree(t, "--repo="+repo, "commit", "-b", "main", tree)
+	if out := gostree(t, "--repo="+repo, "log", "main"); !strings.Contains(out, "2020-09-13 12:26:40 +0000") {
+		t.Errorf("SOURCE_DATE_EPOCH not used: %s", out)
+	}
+	for _, ref := range []string{".a", "-a", "a//b", "/a", "a b", "a/../b"} {
+		msg := gostreeFails(t, "--repo="+repo, "commit", "-b", ref, tree)
+		if !strings.Contains(msg, "invalid ref name") {
+			t.Errorf("ref %q: %s", ref, msg)
+		}
+	}
+	bad := filepath.Join(tree, "bad\x80name")
+	if err := os.WriteFile(bad, nil, 0o644); err == nil {
+		msg := gostreeFails(t, "--repo="+repo, "commit", "-b", "main", tree)
+		if !strings.Contains(msg, "invalid UTF-8") {
+			t.Errorf("non-UTF-8 name: %s", msg)
+		}
+		os.Remove(bad)
+	}
+}
+
+// A checkout with --union onto a destination where a directory of the tree
+// is a symlink must not follow it out of the destination.
+func TestCheckoutNeverFollowsSymlinks(t *testing.T) {
+	dir := t.TempDir()
+	repo := filepath.Join(dir, "repo")
+	gostree(t, "--repo="+repo, "init", "--mode=archive")
+	tree := filepath.Join(dir, "tree")
+	os.MkdirAll(filepath.Join(tree, "etc"), 0o755)
+	os.WriteFile(filepath.Join(tree, "etc", "passwd"), []byte("evil\n"), 0o644)
+	gostree(t, "--repo="+repo, "commit", "-b", "main", tree)
+
+	outside := filepath.Join(dir, "outside")
+	os.MkdirAll(outside, 0o755)
+	dest := filepath.Join(dir, "dest")
+	os.MkdirAll(dest, 0o755)
+	os.Symlink(outside, filepath.Join(dest, "etc"))
+	msg := gostreeFails(t, "--repo="+repo, "checkout", "--union", "main", dest)
+	if !strings.Contains(msg, "etc") {
+		t.Errorf("error does not name the path: %s", msg)
+	}
+	if _, err := os.Stat(filepath.Join(outside, "passwd")); err == nil {
+		t.Fatal("checkout wrote through a symlink outside its destination")
+	}
+
+	// A non-empty destination without --union is refused.
+	msg = gostreeFails(t, "--repo="+repo, "checkout", "main", dest)
+	if !strings.Contains(msg, "not empty") {
+		t.Errorf("non-empty destination: %s", msg)
+	}
+}
+
+func TestErrorsForMissingThings(t *testing.T) {
+	dir := t.TempDir()
+	msg := gostreeFails(t, "--repo="+filepath.Join(dir, "nope"), "refs")
+	if !strings.Contains(msg, "not an ostree repository") {
+		t.Errorf("missing repo: %s", msg)
+	}
+	repo := filepath.Join(dir, "repo")
+	gostree(t, "--repo="+repo, "init", "--mode=bare-user")
+	msg = gostreeFails(t, "--repo="+repo, "log", "nosuchref")
+	if !strings.Contains(msg, "nosuchref") || !strings.Contains(msg, "not found") {
+		t.Errorf("missing ref: %s", msg)
+	}
+	msg = gostreeFails(t, "--repo="+repo, "init", "--mode=weird")
+	if !strings.Contains(msg, "invalid repository mode") {
+		t.Errorf("bad mode: %s", msg)
+	}
+}
