@@ -1,8 +1,8 @@
 package ostree
 
 import (
+	"bufio"
 	"bytes"
-
 	"io"
 
 	"github.com/klauspost/compress/flate"
@@ -43,7 +43,14 @@ func OpenArchiveStream(r io.Reader, size int64) (*FileInfo, io.Reader, error) {
 		}
 		return fi, bytes.NewReader(nil), nil
 	}
-	return fi, &exactReader{r: flate.NewReader(r), remaining: fi.Size, src: r}, nil
+	// The decompressor must not read ahead of the compressed data, or the
+	// check for trailing bytes would miss what it buffered: give it an
+	// io.ByteReader, which it reads byte by byte.
+	br, ok := r.(flate.Reader)
+	if !ok {
+		br = bufio.NewReader(r)
+	}
+	return fi, &exactReader{r: flate.NewReader(br), remaining: fi.Size, src: br}, nil
 }
 
 // exactReader returns exactly remaining bytes from a decompressor and

@@ -331,7 +331,11 @@ func TestRoundTrip(t *testing.T) {
 				t.Errorf("as variant %x: %v", vb, err)
 			}
 			at := gvariant.MustType("a" + tc.sig)
-			ab, err := gvariant.Marshal(at, []any{tc.val, tc.val})
+			var arr any = []any{tc.val, tc.val}
+			if tc.sig == "y" { // ay is a []byte
+				arr = []byte{tc.val.(uint8), tc.val.(uint8)}
+			}
+			ab, err := gvariant.Marshal(at, arr)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -506,13 +510,15 @@ func TestOffsetWidth(t *testing.T) {
 		// aay with n one-byte elements: body n, n offsets.
 		{"aay 254", "aay", repeatAny(127, []byte{1}), 254, 1, 127},
 		{"aay 384", "aay", repeatAny(128, []byte{1}), 384, 2, 128},
-		// a(say) of dirtree-like entries, crossing 255 with 7 entries of 36+1 bytes.
-		{"a(say) 6", "a(say)", repeatAny(6, []any{"f", sum32(1)}), 6*36 + 6, 1, 216},
-		{"a(say) 7", "a(say)", repeatAny(7, []any{"f", sum32(1)}), 7*36 + 14, 2, 252},
-		// a{sv} crossing 255: element = key 3 bytes ("ab\0"), padding to 8,
-		// variant ay of L bytes + "\0ay", offset of the key.
-		{"a{sv} 255", "a{sv}", []any{gvariant.DictEntry{Key: "ab", Value: gvariant.NewVariant("ay", seq(238, 7))}}, 255, 1, 254},
-		{"a{sv} 257", "a{sv}", []any{gvariant.DictEntry{Key: "ab", Value: gvariant.NewVariant("ay", seq(239, 7))}}, 257, 2, 255},
+		// a(say) of dirtree-like entries of 35 bytes each (2 + 32 + 1 offset).
+		{"a(say) 7", "a(say)", repeatAny(7, []any{"f", sum32(1)}), 7*35 + 7, 1, 245},
+		{"a(say) 8", "a(say)", repeatAny(8, []any{"f", sum32(1)}), 8*35 + 16, 2, 280},
+		// a{sv}: entry = key "ab\0", padding to 8, variant (L bytes + "\0ay"),
+		// one offset: L+12 bytes; the array adds one offset.
+		{"a{sv} 255", "a{sv}", []any{gvariant.DictEntry{Key: "ab", Value: gvariant.NewVariant("ay", seq(242, 7))}}, 255, 1, 254},
+		{"a{sv} 257", "a{sv}", []any{gvariant.DictEntry{Key: "ab", Value: gvariant.NewVariant("ay", seq(243, 7))}}, 257, 2, 255},
+		// Here the entry itself needs 2-byte offsets (257 bytes).
+		{"a{sv} 259", "a{sv}", []any{gvariant.DictEntry{Key: "ab", Value: gvariant.NewVariant("ay", seq(244, 7))}}, 259, 2, 257},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -640,7 +646,8 @@ func TestUnmarshalNotNormal(t *testing.T) {
 		{"tuple offset into table", "(ayay)", unhex(t, "01 02 | 03")},
 		{"tuple offset table overlaps data", "(sss)", unhex(t, "00")},
 		{"dirtree outer offset into table", "(a(say)a(sayay))", mut(deeper, -1, 0x49)},
-		{"dirtree inner offset backwards", "(a(say)a(sayay))", mut(deeper, -3, 0x47)},
+		{"dirtree inner offset into table", "(a(say)a(sayay))", mut(deeper, -3, 0x47)},
+		{"dirtree inner offsets backwards", "(a(say)a(sayay))", mut(mut(deeper, -3, 0x46), -2, 0x23)},
 		{"dirtree inner offset beyond", "(a(say)a(sayay))", mut(deeper, -2, 0x50)},
 		{"dirtree element string offset", "(a(say)a(sayay))", mut(deeper, 34, 0x03)},
 		{"commit offset beyond", "(a{sv}aya(say)sstayay)", mut(commitA, -6, 0x70)},
@@ -659,7 +666,7 @@ func TestUnmarshalNotNormal(t *testing.T) {
 		{"unit too long", "()", unhex(t, "0000")},
 		{"unit not zero", "()", unhex(t, "01")},
 		{"dirmeta too short", "(uuua(ayay))", unhex(t, "00000000 00000000 0000")},
-		{"checksum-less fixed tuple", "(ty)", unhex(t, "01")},
+		{"fixed tuple one byte", "(ty)", unhex(t, "01")},
 		// Strings.
 		{"string without NUL", "s", []byte("abc")},
 		{"empty string data", "s", nil},
