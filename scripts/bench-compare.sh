@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# scripts/bench-compare.sh — time gostree against the real ostree on the same Debian trees.
+#
+# Steps, each run once per tool, ostree first, with identical flags:
+#   a  commit tree-v1 into a fresh archive repo
+#   b  commit tree-v2 into that same archive repo (second commit, mostly existing objects)
+#   c  commit tree-v1 into a fresh bare repo
+#   d  fsck the bare repo
+#   e  checkout -H (hardlinks) of v1 from the bare repo
+#   f  checkout (copy) of v1 from the archive repo
+# Before each commit the input tree is read once (tar to a pipe) so both tools start from a
+# warm page cache. The cache is not dropped, but `sync` runs before every measured command.
+# Both tools must produce the same commit checksums (content addressing): steps a, b and c
+# print MATCH or MISMATCH, and the script exits 1 on a mismatch or a failed step.
+#
+# Output: a markdown table on stdout and in _build/bench/results.md; per-step logs in _build/bench.
+# _build/bench is removed at the start of every run; repos and checkouts are deleted at the end
+# unless BENCH_KEEP=1. Environment: TREES (default _build/trees), OSTREE, GOSTREE (set it to
+# skip building bin/gostree, e.g. GOSTREE=ostree to check the script itself).
+# Needs root (make-trees.sh, bare repos keep ownership). Reference numbers: shared/bench/baselines.md.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+if [ -x /usr/local/go/bin/go ]; then export PATH="/usr/local/go/bin:$PATH"; fi
+
+trees=${TREES:-$root/_build/trees}
+work=$root/_build/bench
+OSTREE=${OSTREE:-ostree}
+build_gostree=0
+if [ -z "${GOSTREE:-}" ]; then GOSTREE=$root/bin/gostree; build_gostree=1; fi
+ts='2020-01-01 00:00:00 +0000'
+commit_flags=(--owner-uid=0 --owner-gid=0 "--timestamp=$ts" -s bench)
+
+log() { printf 'bench: %s\n' "$*" >&2; }
+die() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
+
+command -v "$OSTREE" >/dev/null || die "ostree not found: run scripts/deps.sh"
+[ "$(id -u)" -eq 0 ] || die "must run as root"
+
+if [ "$build_gostree" = 1 ]; then
+  log "building $GOSTREE"
+  go build -o "$GOSTREE" ./cmd/gostree
+fi
+command -v "$GOSTREE" >/dev/null || die "gostree not found at $GOSTREE"
+bash scripts/make-trees.sh "$trees" >&2
+v1=$trees/tree-v1
+v2=$trees/tree-v2
+
+rm -rf "$work"
+mkdir -p "$work"
+
+# warm TREE: read every file once. (Not `tar cf /dev/null`: GNU tar skips file data then.)
+warm() { tar -C "$1" -cf - . | cat >/dev/null; }
+
+# measure STEP TOOL CMD...: run CMD once; write "wall user sys maxrss_kb" to $work/STEP-TOOL.time.
+measure() {
+  local step=$1 tool=$2; shift 2
+  local base=$work/$step-$tool rc=0
+  printf '%s\n' "$*" >"$base.cmd"
+  sync # start with no dirty pages left over from the previous step
+  if [ -x /usr/bin/time ]; then
+    /usr/bin/time -f '%e %U %S %M' -o "$base.time" "$@" >"$base.log" 2>&1 || rc=$?
+  else
+    local TIMEFORMAT='%R %U %S -'
+    { time "$@" >"$base.log" 2>&1 || rc=$?; } 2>"$base.time"
+  fi
+  if [ "$rc" -ne 0 ]; then
+    echo "FAIL" >"$base.time"
+    log "$step $tool FAILED (exit $rc): $*"
+    tail -n 20 "$base.log" | sed 's/^/    /' >&2
+    return 0
+  fi
+  log "$step $tool: $(awk '{print $1 " s"}' "$base.time")"
+}
+
+# tool_cmd TOOL: the command for TOOL as an array in $cmd.
+tool_cmd() { case $1 in ostree) cmd=("$OSTREE") ;; gostree) cmd=("$GOSTREE") ;; esac; }
+
+ref() { cat "$1/refs/heads/$2" 2>/dev/null || echo "-"; }
+
+declare -A check
+for tool in ostree gostree; do
+  mkdir -p "$work/$tool"
+done
+
+# a: commit v1 into a fresh archive repo
+warm "$v1"
+for tool in ostree gostree; do
+  tool_cmd $tool; r=$work/$tool/archive
+  "${cmd[@]}" --repo="$r" init --mode=archive >"$work/init-archive-$tool.log" 2>&1 || log "init archive ($tool) failed"
+  measure a $tool "${cmd[@]}" --repo="$r" commit "${commit_flags[@]}" -b v1 --tree=dir="$v1"
+done
+# b: commit v2 into the same archive repo
+warm "$v2"
+for tool in ostree gostree; do
+  tool_cmd $tool; r=$work/$tool/archive
+  measure b $tool "${cmd[@]}" --repo="$r" commit "${commit_flags[@]}" -b v2 --tree=dir="$v2"
+done
+# c: commit v1 into a fresh bare repo
+warm "$v1"
+for tool in ostree gostree; do
+  tool_cmd $tool; r=$work/$tool/bare
+  "${cmd[@]}" --repo="$r" init --mode=bare >"$work/init-bare-$tool.log" 2>&1 || log "init bare ($tool) failed"
+  measure c $tool "${cmd[@]}" --repo="$r" commit "${commit_flags[@]}" -b v1 --tree=dir="$v1"
+done
+# d: fsck the bare repo
+for tool in ostree gostree; do
+  tool_cmd $tool
+  measure d $tool "${cmd[@]}" --repo="$work/$tool/bare" fsck
+done
+# e: checkout -H from the bare repo
+for tool in ostree gostree; do
+  tool_cmd $tool
+  measure e $tool "${cmd[@]}" --repo="$work/$tool/bare" checkout -H v1 "$work/$tool/co-hardlink"
+done
+# f: checkout (copy) from the archive repo
+for tool in ostree gostree; do
+  tool_cmd $tool
+  measure f $tool "${cmd[@]}" --repo="$work/$tool/archive" checkout v1 "$work/$tool/co-archive"
+done
+
+# Same commits? Compare the refs both tools wrote.
+status=0
+for s in a:archive:v1 b:archive:v2 c:bare:v1; do
+  IFS=: read -r step repo branch <<<"$s"
+  o=$(ref "$work/ostree/$repo" "$branch"); g=$(ref "$work/gostree/$repo" "$branch")
+  if [ "$o" != - ] && [ "$o" = "$g" ]; then
+    check[$step]="MATCH ${o:0:12}"
+  else
+    check[$step]="MISMATCH ostree ${o:0:12} gostree ${g:0:12}"; status=1
+  fi
+  log "$step: ${check[$step]}"
+done
+
+field() { # field STEP TOOL N: the Nth number of STEP-TOOL.time, or FAIL
+  local f=$work/$1-$2.time
+  if [ ! -s "$f" ] || grep -q FAIL "$f"; then echo FAIL; else awk -v n="$3" '{print $n}' "$f"; fi
+}
+
+mb() { case $1 in FAIL|-) echo "-" ;; *) awk -v k="$1" 'BEGIN { printf "%.0f", k / 1024 }' ;; esac; }
+declare -A label=(
+  [a]="commit tree-v1 into fresh archive repo"
+  [b]="commit tree-v2 into same archive repo"
+  [c]="commit tree-v1 into fresh bare repo"
+  [d]="fsck bare repo (v1)"
+  [e]="checkout -H v1 from bare repo"
+  [f]="checkout v1 (copy) from archive repo"
+)
+{
+  echo "| step | operation | ostree s | gostree s | gostree/ostree | maxrss ostree / gostree (MB) | check |"
+  echo "|---|---|---:|---:|---:|---:|---|"
+  for step in a b c d e f; do
+    o=$(field $step ostree 1); g=$(field $step gostree 1)
+    om=$(field $step ostree 4); gm=$(field $step gostree 4)
+    if [ "$o" = FAIL ] || [ "$g" = FAIL ]; then
+      ratio=-
+    else
+      ratio=$(awk -v g="$g" -v o="$o" 'BEGIN { if (o > 0) printf "%.2f", g / o; else print "-" }')
+    fi
+    echo "| $step | ${label[$step]} | $o | $g | $ratio | $(mb "$om") / $(mb "$gm") | ${check[$step]:-} |"
+  done
+} | tee "$work/results.md"
+echo
+echo "trees: $(sed -n 4p "$trees/tree-v1.stamp" 2>/dev/null) (v1); $(sed -n 2p "$trees/tree-v1.stamp" 2>/dev/null); $(nproc) cores; $("$OSTREE" --version | sed -n "s/ *Version: '\(.*\)'/ostree \1/p")"
+
+if grep -qs FAIL "$work"/?-*.time; then status=1; fi
+
+if [ "${BENCH_KEEP:-0}" != 1 ]; then
+  rm -rf "$work/ostree" "$work/gostree"
+fi
+exit "$status"
