@@ -301,9 +301,9 @@ func (t *Txn) writeFileFromDisk(p string, fi *FileInfo) (Checksum, error) {
 			t.countSkipped()
 			return sum, err
 		}
-		return t.WriteContent(fi, nil, &sum)
+		return t.writeContent(fi, nil, &sum, true)
 	}
-	f, err := os.Open(p)
+	f, err := openRead(p)
 	if err != nil {
 		return Checksum{}, err
 	}
@@ -334,22 +334,15 @@ func (t *Txn) writeFileFromDisk(p string, fi *FileInfo) (Checksum, error) {
 		t.countSkipped()
 		return sum, err
 	}
-	var src io.Reader
 	if data != nil {
-		src = bytes.NewReader(data)
-	} else {
-		if _, err := f.Seek(0, io.SeekStart); err != nil {
-			return sum, err
-		}
-		src = f
+		return t.writeContent(fi, bytes.NewReader(data), &sum, true)
 	}
-	return t.WriteContent(fi, src, &sum)
-}
-
-func (t *Txn) countSkipped() {
-	t.statsMu.Lock()
-	t.Stats.ContentSkipped++
-	t.statsMu.Unlock()
+	// A large file is read a second time and hashed again, in case it
+	// changed since the first pass.
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return sum, err
+	}
+	return t.writeContent(fi, f, &sum, false)
 }
 
 // CommitOptions describes a commit object to write.

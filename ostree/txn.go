@@ -207,30 +207,39 @@ func (t *Txn) stageBytes(n ObjectName, data []byte) error {
 	if err != nil {
 		return err
 	}
-	f, err := t.tempFile()
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(0o644)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil && t.markStaged(n) {
-		err = os.Rename(f.Name(), p)
-		if err != nil {
-			t.mu.Lock()
-			delete(t.staged, n)
-			t.mu.Unlock()
+	if n.Type == ObjCommitMeta {
+		// Detached metadata may be replaced within a transaction.
+		if err := atomicWriteNoSync(p, data); err != nil {
+			return fmt.Errorf("writing %s: %w", n, err)
 		}
+		t.mu.Lock()
+		t.staged[n] = struct{}{}
+		t.mu.Unlock()
+		return nil
 	}
-	os.Remove(f.Name())
+	if !t.markStaged(n) {
+		return nil
+	}
+	err = os.WriteFile(p, data, 0o644)
 	if err != nil {
+		os.Remove(p)
+		t.mu.Lock()
+		delete(t.staged, n)
+		t.mu.Unlock()
 		return fmt.Errorf("writing %s: %w", n, err)
 	}
 	return nil
+}
+
+// atomicWriteNoSync replaces p inside the stage; durability comes from the
+// syncfs at Commit.
+func atomicWriteNoSync(p string, data []byte) error {
+	tmp := p + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return os.Rename(tmp, p)
 }
 
 // WriteCommitMeta stores (replaces) the detached metadata of a commit.
@@ -248,99 +257,151 @@ func (t *Txn) WriteCommitMetaBytes(c Checksum, b []byte) error {
 	if _, err := DecodeMetadata(b); err != nil {
 		return fmt.Errorf("detached metadata of %s: %w", c, err)
 	}
-	n := ObjectName{c, ObjCommitMeta}
-	t.mu.Lock()
-	delete(t.staged, n) // may be replaced within a transaction
-	t.mu.Unlock()
-	return t.stageBytes(n, b)
+	return t.stageBytes(ObjectName{c, ObjCommitMeta}, b)
 }
 
 // WriteContent stores a content object streamed from content (ignored for
 // symlinks), verifying it against expected when that is non-nil. The
 // object is hashed while it is written; on a mismatch nothing is kept.
 func (t *Txn) WriteContent(fi *FileInfo, content io.Reader, expected *Checksum) (Checksum, error) {
+	return t.writeContent(fi, content, expected, false)
+}
+
+// writeContent is WriteContent; trusted means content is known to hash to
+// *expected (it was hashed from the same bytes in memory) and is not
+// hashed again.
+func (t *Txn) writeContent(fi *FileInfo, content io.Reader, expected *Checksum, trusted bool) (Checksum, error) {
 	if err := t.checkWritable(fi); err != nil {
 		return Checksum{}, err
 	}
-	if expected != nil {
-		if ok, err := t.Has(ObjectName{*expected, ObjFile}); err != nil || ok {
-			if ok && content != nil {
-				// Drain so streaming callers stay in sync.
-				io.Copy(io.Discard, content)
-			}
-			return *expected, err
-		}
+	if expected == nil && fi.IsSymlink() {
+		sum, _ := ContentChecksum(fi, nil)
+		expected, trusted = &sum, true
 	}
-	f, err := t.tempFile()
+	if expected == nil {
+		return t.writeContentUnknown(fi, content)
+	}
+	n := ObjectName{*expected, ObjFile}
+	ok, err := t.Has(n)
 	if err != nil {
-		return Checksum{}, err
+		return *expected, err
 	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	h := NewContentHasher(fi)
-	if err := t.writeObjectFile(f, fi, content, h); err != nil {
-		f.Close()
-		return Checksum{}, err
-	}
-	sum := h.Sum()
-	if expected != nil && sum != *expected {
-		f.Close()
-		return sum, corrupt("corrupted file object; checksum expected='%s' actual='%s'", *expected, sum)
-	}
-	return sum, t.finishContent(f, fi, sum)
-}
-
-// finishContent applies final metadata and moves the temp file (or, for
-// symlinks in bare modes, creates the link) into the stage.
-func (t *Txn) finishContent(f *os.File, fi *FileInfo, sum Checksum) error {
-	n := ObjectName{sum, ObjFile}
-	tmp := f.Name()
-	if ok, err := t.Has(n); err != nil || ok {
-		f.Close()
-		t.statsMu.Lock()
-		t.Stats.ContentSkipped++
-		t.statsMu.Unlock()
-		return err
+	if ok || !t.markStaged(n) {
+		if content != nil {
+			io.Copy(io.Discard, content) // keep streaming callers in step
+		}
+		t.countSkipped()
+		return *expected, nil
 	}
 	p, err := t.stagePath(n)
+	if err == nil {
+		err = t.writeStaged(p, fi, content, expected, trusted)
+	}
 	if err != nil {
-		f.Close()
-		return err
+		os.Remove(p)
+		t.mu.Lock()
+		delete(t.staged, n)
+		t.mu.Unlock()
+		return *expected, err
 	}
+	t.countWritten(fi)
+	return *expected, nil
+}
+
+// writeStaged writes an object whose checksum is known directly under its
+// final name in the stage (staged objects are invisible until Commit).
+func (t *Txn) writeStaged(p string, fi *FileInfo, content io.Reader, expected *Checksum, trusted bool) error {
 	if fi.IsSymlink() && (t.repo.mode == ModeBare || t.repo.mode == ModeBareUserOnly) {
-		f.Close()
-		if !t.markStaged(n) {
-			return nil
-		}
 		if err := t.makeSymlinkObject(fi, p); err != nil {
-			t.mu.Lock()
-			delete(t.staged, n)
-			t.mu.Unlock()
-			return fmt.Errorf("writing %s: %w", n, err)
+			return fmt.Errorf("writing %s.file: %w", expected, err)
 		}
-	} else {
-		err := t.applyFileMeta(f, fi)
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return fmt.Errorf("writing %s: %w", n, err)
-		}
-		if !t.markStaged(n) {
-			return nil
-		}
-		if err := os.Rename(tmp, p); err != nil {
-			t.mu.Lock()
-			delete(t.staged, n)
-			t.mu.Unlock()
-			return fmt.Errorf("writing %s: %w", n, err)
+		return nil
+	}
+	f, err := createExcl(p, 0o600)
+	if err != nil {
+		return fmt.Errorf("writing %s.file: %w", expected, err)
+	}
+	var h *ContentHasher
+	var hw io.Writer = io.Discard
+	if !trusted {
+		h = NewContentHasher(fi)
+		hw = h
+	}
+	err = t.writeObjectFile(f, fi, content, hw)
+	if err == nil && h != nil {
+		if sum := h.Sum(); sum != *expected {
+			err = corrupt("corrupted file object; checksum expected='%s' actual='%s'", *expected, sum)
 		}
 	}
+	if err == nil {
+		err = t.applyFileMeta(int(f), fi)
+	}
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("writing %s.file: %w", expected, cerr)
+	}
+	return err
+}
+
+// writeContentUnknown writes a regular-file object whose checksum is not
+// known in advance: into a temporary file, hashed on the way, then renamed.
+func (t *Txn) writeContentUnknown(fi *FileInfo, content io.Reader) (sum Checksum, err error) {
+	f, err := t.tempFile()
+	if err != nil {
+		return sum, err
+	}
+	tmp := f.Name()
+	defer func() {
+		if f != nil {
+			f.Close()
+		}
+		if tmp != "" {
+			os.Remove(tmp)
+		}
+	}()
+	h := NewContentHasher(fi)
+	if err := t.writeObjectFile(f, fi, content, h); err != nil {
+		return sum, err
+	}
+	sum = h.Sum()
+	n := ObjectName{sum, ObjFile}
+	ok, err := t.Has(n)
+	if err != nil || ok || !t.markStaged(n) {
+		t.countSkipped()
+		return sum, err
+	}
+	p, err := t.stagePath(n)
+	if err == nil {
+		err = t.applyFileMeta(int(f.Fd()), fi)
+	}
+	if err == nil {
+		err = f.Close()
+		f = nil
+	}
+	if err == nil {
+		err = os.Rename(tmp, p)
+	}
+	if err != nil {
+		t.mu.Lock()
+		delete(t.staged, n)
+		t.mu.Unlock()
+		return sum, fmt.Errorf("writing %s: %w", n, err)
+	}
+	tmp = ""
+	t.countWritten(fi)
+	return sum, nil
+}
+
+func (t *Txn) countWritten(fi *FileInfo) {
 	t.statsMu.Lock()
 	t.Stats.ContentWritten++
 	t.Stats.ContentBytes += fi.Size
 	t.statsMu.Unlock()
-	return nil
+}
+
+func (t *Txn) countSkipped() {
+	t.statsMu.Lock()
+	t.Stats.ContentSkipped++
+	t.statsMu.Unlock()
 }
 
 func (t *Txn) checkWritable(fi *FileInfo) error {
@@ -374,7 +435,7 @@ func (t *Txn) getFlate(dst io.Writer) *pooledFlate {
 
 // writeObjectFile writes the on-disk representation of a content object
 // for the repository's mode into f, hashing the content into h.
-func (t *Txn) writeObjectFile(f *os.File, fi *FileInfo, content io.Reader, h io.Writer) error {
+func (t *Txn) writeObjectFile(f io.Writer, fi *FileInfo, content io.Reader, h io.Writer) error {
 	var src io.Reader = bytes.NewReader(nil)
 	if fi.IsRegular() && content != nil {
 		src = io.TeeReader(io.LimitReader(content, fi.Size+1), h)
@@ -406,7 +467,7 @@ func (t *Txn) writeObjectFile(f *os.File, fi *FileInfo, content io.Reader, h io.
 			}
 			return nil
 		}
-		n, err := copyToFile(f, src)
+		n, err := io.Copy(f, src)
 		if err != nil {
 			return err
 		}
@@ -417,50 +478,45 @@ func (t *Txn) writeObjectFile(f *os.File, fi *FileInfo, content io.Reader, h io.
 	}
 }
 
-func copyToFile(f *os.File, r io.Reader) (int64, error) {
-	return io.Copy(f, r)
-}
-
 // applyFileMeta sets ownership, mode, xattrs and mtime of a staged
 // regular-file object. It runs only after the content is complete and
 // verified, so a setuid bit is never set on unverified data.
-func (t *Txn) applyFileMeta(f *os.File, fi *FileInfo) error {
-	zero := []unix.Timespec{{}, {}}
+func (t *Txn) applyFileMeta(fd int, fi *FileInfo) error {
 	switch t.repo.mode {
 	case ModeArchive:
-		return f.Chmod(0o644)
+		return unix.Fchmod(fd, 0o644)
 	case ModeBare:
-		if err := f.Chown(int(fi.UID), int(fi.GID)); err != nil {
+		if err := unix.Fchown(fd, int(fi.UID), int(fi.GID)); err != nil {
 			if errors.Is(err, unix.EPERM) {
 				return fmt.Errorf("a bare repository needs root to store files owned by %d:%d (use a bare-user repository): %w", fi.UID, fi.GID, err)
 			}
 			return err
 		}
-		if err := unix.Fchmod(int(f.Fd()), fi.Mode&0o7777); err != nil {
+		if err := unix.Fchmod(fd, fi.Mode&0o7777); err != nil {
 			return err
 		}
 		for _, x := range fi.Xattrs {
-			if err := unix.Fsetxattr(int(f.Fd()), x.Name, x.Value, 0); err != nil {
+			if err := unix.Fsetxattr(fd, x.Name, x.Value, 0); err != nil {
 				return fmt.Errorf("setting xattr %s: %w", x.Name, err)
 			}
 		}
 	case ModeBareUser:
-		if err := unix.Fsetxattr(int(f.Fd()), "user.ostreemeta", fi.BareUserMeta(), 0); err != nil {
+		if err := unix.Fsetxattr(fd, "user.ostreemeta", fi.BareUserMeta(), 0); err != nil {
 			return fmt.Errorf("setting user.ostreemeta (the filesystem must support user xattrs): %w", err)
 		}
 		mode := uint32(0o644)
 		if fi.IsRegular() {
 			mode = fi.Mode&0o775 | 0o400
 		}
-		if err := unix.Fchmod(int(f.Fd()), mode); err != nil {
+		if err := unix.Fchmod(fd, mode); err != nil {
 			return err
 		}
 	case ModeBareUserOnly:
-		if err := unix.Fchmod(int(f.Fd()), fi.Mode&0o7777); err != nil {
+		if err := unix.Fchmod(fd, fi.Mode&0o7777); err != nil {
 			return err
 		}
 	}
-	return unix.UtimesNanoAt(unix.AT_FDCWD, f.Name(), zero, 0)
+	return futimensZero(fd)
 }
 
 func (t *Txn) makeSymlinkObject(fi *FileInfo, p string) error {

@@ -8,9 +8,14 @@ import (
 
 // Print formats a value in GVariant text format with type annotations,
 // as g_variant_print(value, TRUE) does (and hence `ostree show`).
-func Print(t *Type, v any) string {
+func Print(t *Type, v any) string { return Format(t, v, true) }
+
+// Format is g_variant_print(value, annotate): with annotate, values whose
+// type the text would not imply get a type prefix. Values inside a
+// variant are always annotated.
+func Format(t *Type, v any, annotate bool) string {
 	var b strings.Builder
-	printValue(&b, t, v, true)
+	printValue(&b, t, v, annotate)
 	return b.String()
 }
 
@@ -84,15 +89,20 @@ func printValue(b *strings.Builder, t *Type, v any, annotate bool) {
 		b.WriteByte('>')
 	case 'm':
 		x := v.(Maybe)
+		if annotate {
+			b.WriteString("@" + t.sig + " ")
+		}
 		if !x.Valid {
-			if annotate {
-				b.WriteString("@" + t.sig + " ")
-			}
 			b.WriteString("nothing")
 			return
 		}
-		b.WriteString("just ")
-		printValue(b, t.elem, x.Value, annotate)
+		// GLib writes "just" only where the child's text would otherwise
+		// be ambiguous: when it ends in "nothing".
+		child := Format(t.elem, x.Value, false)
+		if strings.HasSuffix(child, "nothing") {
+			b.WriteString("just ")
+		}
+		b.WriteString(child)
 	case 'a':
 		printArray(b, t, v, annotate)
 	case '(':
@@ -145,7 +155,11 @@ func printArray(b *strings.Builder, t *Type, v any, annotate bool) {
 		if annotate {
 			b.WriteString("@" + t.sig + " ")
 		}
-		b.WriteString("[]")
+		if t.elem.kind == '{' {
+			b.WriteString("{}")
+		} else {
+			b.WriteString("[]")
+		}
 		return
 	}
 	if t.elem.kind == '{' {
