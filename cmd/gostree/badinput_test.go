@@ -149,3 +149,61 @@ func TestErrorsForMissingThings(t *testing.T) {
 		t.Errorf("bad mode: %s", msg)
 	}
 }
+
+// fsck names every bad object and exits non-zero; the commit is marked
+// partial, as ostree does.
+func TestFsckNamesEveryBadObject(t *testing.T) {
+	dir := t.TempDir()
+	repo := filepath.Join(dir, "repo")
+	gostree(t, "--repo="+repo, "init", "--mode=archive")
+	tree := filepath.Join(dir, "tree")
+	os.MkdirAll(filepath.Join(tree, "d"), 0o755)
+	os.WriteFile(filepath.Join(tree, "a"), []byte("aaaa\n"), 0o644)
+	os.WriteFile(filepath.Join(tree, "d", "b"), []byte("bbbb\n"), 0o644)
+	c := strings.TrimSpace(gostree(t, "--repo="+repo, "commit", "-b", "main", tree))
+	ls := gostree(t, "--repo="+repo, "ls", "-R", "-C", "main")
+	var sumA, sumB string
+	for _, l := range strings.Split(ls, "\n") {
+		f := strings.Fields(l)
+		if len(f) == 6 && f[5] == "/a" {
+			sumA = f[4]
+		}
+		if len(f) == 6 && f[5] == "/d/b" {
+			sumB = f[4]
+		}
+	}
+	if sumA == "" || sumB == "" {
+		t.Fatalf("checksums not found in:\n%s", ls)
+	}
+	obj := func(s string) string { return filepath.Join(repo, "objects", s[:2], s[2:]+".filez") }
+	// Corrupt one object's content, delete another.
+	other := filepath.Join(dir, "other")
+	os.MkdirAll(other, 0o755)
+	os.WriteFile(filepath.Join(other, "a"), []byte("different\n"), 0o644)
+	r2 := filepath.Join(dir, "r2")
+	gostree(t, "--repo="+r2, "init", "--mode=archive")
+	gostree(t, "--repo="+r2, "commit", "-b", "x", other)
+	ls2 := gostree(t, "--repo="+r2, "ls", "-C", "x", "/a")
+	swap := strings.Fields(ls2)[4]
+	data, _ := os.ReadFile(filepath.Join(r2, "objects", swap[:2], swap[2:]+".filez"))
+	os.Chmod(obj(sumA), 0o644)
+	if err := os.WriteFile(obj(sumA), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(obj(sumB))
+
+	var out, errb strings.Builder
+	code := run(t.Context(), []string{"--repo=" + repo, "fsck"}, &out, &errb)
+	if code == 0 {
+		t.Fatalf("fsck succeeded on a corrupted repository:\n%s", out.String())
+	}
+	msg := errb.String()
+	for _, want := range []string{sumA, sumB, "corrupt", "missing", "Marking commit as partial: " + c} {
+		if !strings.Contains(strings.ToLower(msg), strings.ToLower(want)) {
+			t.Errorf("fsck output lacks %q:\n%s", want, msg)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(repo, "state", c+".commitpartial")); err != nil {
+		t.Errorf("commit not marked partial: %v", err)
+	}
+}

@@ -252,6 +252,9 @@ func TestCompatCommitChecksums(t *testing.T) {
 				t.Fatalf("second commit: gostree %s, ostree %s", g2, o2)
 			}
 			ostreeCmd(t, "--repo="+gr, "fsck")
+			gostree(t, "--repo="+or, "fsck")
+			gostree(t, "--repo="+or, "summary", "-u")
+			ostreeCmd(t, "--repo="+or, "summary", "--view")
 
 			// Listings and logs agree on both repositories.
 			for _, repo := range []string{gr, or} {

@@ -60,6 +60,9 @@ func newRootCommand(g *globalOptions) *cobra.Command {
 		newRefsCommand(g),
 		newRevParseCommand(g),
 		newConfigCommand(g),
+		newFsckCommand(g),
+		newPruneCommand(g),
+		newSummaryCommand(g),
 	)
 	return root
 }
