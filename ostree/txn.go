@@ -317,7 +317,13 @@ func (t *Txn) writeStaged(p string, fi *FileInfo, content io.Reader, expected *C
 		}
 		return nil
 	}
-	f, err := createExcl(p, 0o600)
+	// Archive objects get their final mode now; other modes get theirs
+	// once the content is verified (applyFileMeta).
+	perm := uint32(0o600)
+	if t.repo.mode == ModeArchive {
+		perm = 0o644
+	}
+	f, err := createExcl(p, perm)
 	if err != nil {
 		return fmt.Errorf("writing %s.file: %w", expected, err)
 	}
@@ -333,7 +339,7 @@ func (t *Txn) writeStaged(p string, fi *FileInfo, content io.Reader, expected *C
 			err = corrupt("corrupted file object; checksum expected='%s' actual='%s'", *expected, sum)
 		}
 	}
-	if err == nil {
+	if err == nil && t.repo.mode != ModeArchive {
 		err = t.applyFileMeta(int(f), fi)
 	}
 	if cerr := f.Close(); err == nil && cerr != nil {
