@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"path/filepath"
 	"strings"
 	"sync"
 
@@ -103,6 +104,9 @@ func (r *Repo) CheckoutTree(ctx context.Context, tree, meta Checksum, dest strin
 		return err
 	}
 	// Create the destination with its final mode only once it is filled.
+	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
+		return fmt.Errorf("creating parent of %s: %w", dest, err)
+	}
 	created := false
 	if err := unix.Mkdir(dest, 0o700); err == nil {
 		created = true
@@ -131,6 +135,10 @@ func (r *Repo) CheckoutTree(ctx context.Context, tree, meta Checksum, dest strin
 		err = co.applyDirMeta(dfd, dm, dest)
 	}
 	unix.Close(dfd)
+	if err != nil && created {
+		// Leave nothing half-written behind in a directory we made.
+		os.RemoveAll(dest)
+	}
 	return err
 }
 

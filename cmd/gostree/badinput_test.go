@@ -2,11 +2,14 @@ package main
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/gostree/gostree/ostree"
 )
 
 func countFiles(t *testing.T, dir string) int {
@@ -205,5 +208,75 @@ func TestFsckNamesEveryBadObject(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(repo, "state", c+".commitpartial")); err != nil {
 		t.Errorf("commit not marked partial: %v", err)
+	}
+}
+
+// A repository whose dirtree names "../afile" (ostree's
+// ostree-path-traverse fixture, rebuilt here) is refused by checkout and
+// reported by fsck, and nothing is written outside the destination.
+func TestPathTraversalDirtree(t *testing.T) {
+	dir := t.TempDir()
+	repo := filepath.Join(dir, "repo")
+	gostree(t, "--repo="+repo, "init", "--mode=archive")
+	tree := filepath.Join(dir, "tree")
+	os.MkdirAll(filepath.Join(tree, "sub"), 0o755)
+	os.WriteFile(filepath.Join(tree, "sub", "afile"), []byte("x\n"), 0o644)
+	gostree(t, "--repo="+repo, "commit", "-b", "main", tree)
+	r, err := ostree.Open(repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := r.ResolveRev("main")
+	cm, _ := r.LoadCommit(c)
+	root, _ := r.LoadDirTree(cm.RootTree)
+	sub, _ := r.LoadDirTree(root.Dirs[0].Tree)
+	// The evil subtree: its file is named "../afile".
+	evil := &ostree.DirTree{Files: []ostree.TreeFile{{Name: "../afile", Checksum: sub.Files[0].Checksum}}}
+	evilBytes := evil.Encode()
+	evilSum := ostree.SumBytes(evilBytes)
+	writeObj := func(sum ostree.Checksum, ext string, b []byte) {
+		p := filepath.Join(repo, "objects", sum.String()[:2], sum.String()[2:]+"."+ext)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeObj(evilSum, "dirtree", evilBytes)
+	newRoot := &ostree.DirTree{Dirs: []ostree.TreeDir{{Name: "sub", Tree: evilSum, Meta: root.Dirs[0].Meta}}}
+	rootBytes := newRoot.Encode()
+	writeObj(ostree.SumBytes(rootBytes), "dirtree", rootBytes)
+	ec := *cm
+	ec.RootTree = ostree.SumBytes(rootBytes)
+	ec.Parent = ostree.Checksum{}
+	cb, err := ec.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeObj(ostree.SumBytes(cb), "commit", cb)
+	os.WriteFile(filepath.Join(repo, "refs", "heads", "evil"), []byte(ostree.SumBytes(cb).String()+"\n"), 0o644)
+
+	dest := filepath.Join(dir, "dest", "co")
+	msg := gostreeFails(t, "--repo="+repo, "checkout", "evil", dest)
+	if !strings.Contains(msg, "../afile") || !strings.Contains(msg, evilSum.String()) {
+		t.Errorf("checkout error does not name the bad name and object: %s", msg)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "dest", "afile")); err == nil {
+		t.Fatal("checkout wrote outside its destination")
+	}
+	if _, err := os.Stat(dest); err == nil {
+		t.Error("a failed checkout left its half-written destination behind")
+	}
+	var out, errb strings.Builder
+	if code := run(t.Context(), []string{"--repo=" + repo, "fsck"}, &out, &errb); code == 0 {
+		t.Fatal("fsck accepted a dirtree with ../afile")
+	}
+	if !strings.Contains(errb.String(), evilSum.String()) {
+		t.Errorf("fsck does not name the dirtree: %s", errb.String())
+	}
+	if _, err := exec.LookPath("ostree"); err == nil {
+		// The real ostree agrees that this repository is broken.
+		if err := exec.Command("ostree", "--repo="+repo, "fsck").Run(); err == nil {
+			t.Error("ostree fsck accepted the repository: the fixture is not what it should be")
+		}
 	}
 }
