@@ -59,32 +59,17 @@ func (r *Repo) CheckoutTree(ctx context.Context, tree, meta Checksum, dest strin
 		}
 	}
 	// Resolve the subpath inside the tree.
-	sub := strings.Trim(path.Clean("/"+o.Subpath), "/")
 	var fileName string
 	var fileSum Checksum
-	if sub != "" {
-		parts := strings.Split(sub, "/")
-		for i, p := range parts {
-			dt, err := r.LoadDirTree(tree)
-			if err != nil {
-				return err
-			}
-			found := false
-			for _, d := range dt.Dirs {
-				if d.Name == p {
-					tree, meta, found = d.Tree, d.Meta, true
-				}
-			}
-			if !found && i == len(parts)-1 {
-				for _, f := range dt.Files {
-					if f.Name == p {
-						fileName, fileSum, found = p, f.Checksum, true
-					}
-				}
-			}
-			if !found {
-				return fmt.Errorf("subpath /%s not found in the commit: %w", sub, ErrNotFound)
-			}
+	if sub := strings.Trim(path.Clean("/"+o.Subpath), "/"); sub != "" {
+		e, err := r.ResolvePath(tree, meta, sub)
+		if err != nil {
+			return fmt.Errorf("subpath: %w", err)
+		}
+		if e.IsDir {
+			tree, meta = e.Tree, e.Meta
+		} else {
+			fileName, fileSum = path.Base(sub), e.File
 		}
 	}
 	if fileName != "" {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -337,4 +338,52 @@ func getxattr(p, name string) ([]byte, error) {
 		}
 		return buf[:n], nil
 	}
+}
+
+// PathEntry is what a path inside a commit's tree names.
+type PathEntry struct {
+	IsDir bool
+	Tree  Checksum // dirtree, for a directory
+	Meta  Checksum // dirmeta, for a directory
+	File  Checksum // content object, for a file or symlink
+}
+
+// ResolvePath finds a slash-separated path ("/" or "" is the root) below
+// the given root dirtree/dirmeta. Symlinks inside the tree are not
+// followed; ".." components cannot climb above the root.
+func (r *Repo) ResolvePath(tree, meta Checksum, p string) (PathEntry, error) {
+	clean := strings.Trim(path.Clean("/"+p), "/")
+	e := PathEntry{IsDir: true, Tree: tree, Meta: meta}
+	if clean == "" {
+		return e, nil
+	}
+	parts := strings.Split(clean, "/")
+	for i, name := range parts {
+		if !e.IsDir {
+			return PathEntry{}, fmt.Errorf("/%s: not a directory: %w", strings.Join(parts[:i], "/"), ErrNotFound)
+		}
+		dt, err := r.LoadDirTree(e.Tree)
+		if err != nil {
+			return PathEntry{}, err
+		}
+		found := false
+		for _, d := range dt.Dirs {
+			if d.Name == name {
+				e, found = PathEntry{IsDir: true, Tree: d.Tree, Meta: d.Meta}, true
+				break
+			}
+		}
+		if !found {
+			for _, f := range dt.Files {
+				if f.Name == name {
+					e, found = PathEntry{File: f.Checksum}, true
+					break
+				}
+			}
+		}
+		if !found {
+			return PathEntry{}, fmt.Errorf("no such file or directory: /%s: %w", clean, ErrNotFound)
+		}
+	}
+	return e, nil
 }

@@ -3,12 +3,8 @@ package main
 import (
 	"fmt"
 	"io"
-	"path"
-	"strings"
 
 	"github.com/spf13/cobra"
-
-	"github.com/gostree/gostree/ostree"
 )
 
 func newCatCommand(g *globalOptions) *cobra.Command {
@@ -17,25 +13,20 @@ func newCatCommand(g *globalOptions) *cobra.Command {
 		Short: "Print the contents of files in a commit",
 		Args:  cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := g.openRepo()
+			r, _, cm, err := g.openCommit(args[0])
 			if err != nil {
 				return err
 			}
 			defer r.Close()
-			c, err := r.ResolveRev(args[0])
-			if err != nil {
-				return err
-			}
-			cm, err := r.LoadCommit(c)
-			if err != nil {
-				return err
-			}
 			for _, p := range args[1:] {
-				sum, err := lookupFile(r, cm.RootTree, p)
+				e, err := r.ResolvePath(cm.RootTree, cm.RootMeta, p)
 				if err != nil {
 					return err
 				}
-				obj, err := r.OpenContent(sum)
+				if e.IsDir {
+					return fmt.Errorf("%s is a directory", p)
+				}
+				obj, err := r.OpenContent(e.File)
 				if err != nil {
 					return err
 				}
@@ -52,42 +43,4 @@ func newCatCommand(g *globalOptions) *cobra.Command {
 			return nil
 		},
 	}
-}
-
-// lookupFile finds the content object of a file path in a tree.
-func lookupFile(r *ostree.Repo, tree ostree.Checksum, p string) (ostree.Checksum, error) {
-	clean := strings.TrimPrefix(path.Clean("/"+p), "/")
-	if clean == "" {
-		return ostree.Checksum{}, fmt.Errorf("%s is a directory", p)
-	}
-	parts := strings.Split(clean, "/")
-	for i, name := range parts {
-		dt, err := r.LoadDirTree(tree)
-		if err != nil {
-			return ostree.Checksum{}, err
-		}
-		if i == len(parts)-1 {
-			for _, f := range dt.Files {
-				if f.Name == name {
-					return f.Checksum, nil
-				}
-			}
-			for _, d := range dt.Dirs {
-				if d.Name == name {
-					return ostree.Checksum{}, fmt.Errorf("%s is a directory", p)
-				}
-			}
-			break
-		}
-		found := false
-		for _, d := range dt.Dirs {
-			if d.Name == name {
-				tree, found = d.Tree, true
-			}
-		}
-		if !found {
-			break
-		}
-	}
-	return ostree.Checksum{}, fmt.Errorf("no such file or directory: %s", p)
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"path"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -23,19 +22,11 @@ func newLsCommand(g *globalOptions) *cobra.Command {
 		Short: "List the contents of a commit",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := g.openRepo()
+			r, _, cm, err := g.openCommit(args[0])
 			if err != nil {
 				return err
 			}
 			defer r.Close()
-			c, err := r.ResolveRev(args[0])
-			if err != nil {
-				return err
-			}
-			cm, err := r.LoadCommit(c)
-			if err != nil {
-				return err
-			}
 			paths := args[1:]
 			if len(paths) == 0 {
 				paths = []string{"/"}
@@ -66,39 +57,20 @@ type lister struct {
 
 func (l *lister) list(cm *ostree.Commit, p string) error {
 	p = path.Clean("/" + p)
-	tree, meta := cm.RootTree, cm.RootMeta
-	if p != "/" {
-		parts := strings.Split(strings.TrimPrefix(p, "/"), "/")
-		for i, name := range parts {
-			dt, err := l.r.LoadDirTree(tree)
-			if err != nil {
-				return err
-			}
-			found := false
-			for _, d := range dt.Dirs {
-				if d.Name == name {
-					tree, meta, found = d.Tree, d.Meta, true
-				}
-			}
-			if !found && i == len(parts)-1 {
-				for _, f := range dt.Files {
-					if f.Name == name {
-						return l.printFile(p, f.Checksum)
-					}
-				}
-			}
-			if !found {
-				return fmt.Errorf("no such file or directory: %s", p)
-			}
-		}
+	e, err := l.r.ResolvePath(cm.RootTree, cm.RootMeta, p)
+	if err != nil {
+		return err
 	}
-	if err := l.printDir(p, tree, meta); err != nil {
+	if !e.IsDir {
+		return l.printFile(p, e.File)
+	}
+	if err := l.printDir(p, e.Tree, e.Meta); err != nil {
 		return err
 	}
 	if l.o.dirOnly {
 		return nil
 	}
-	return l.walk(p, tree, l.o.recursive)
+	return l.walk(p, e.Tree, l.o.recursive)
 }
 
 func (l *lister) walk(dir string, tree ostree.Checksum, recurse bool) error {

@@ -15,19 +15,11 @@ func newShowCommand(g *globalOptions) *cobra.Command {
 		Short: "Show a commit",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := g.openRepo()
+			r, c, cm, err := g.openCommit(args[0])
 			if err != nil {
 				return err
 			}
 			defer r.Close()
-			c, err := r.ResolveRev(args[0])
-			if err != nil {
-				return err
-			}
-			cm, err := r.LoadCommit(c)
-			if err != nil {
-				return err
-			}
 			switch {
 			case key != "":
 				v, ok := cm.Metadata.Lookup(key)
