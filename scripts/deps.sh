@@ -58,9 +58,10 @@ else
   trap cleanup EXIT
 
   apt_env=(env DEBIAN_FRONTEND=noninteractive NEEDRESTART_MODE=a)
-  apt_opts=(-y -q -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold)
+  # Wait for another apt/dpkg run (e.g. unattended-upgrades at boot) instead of failing.
+  apt_opts=(-y -q -o DPkg::Lock::Timeout=600 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold)
   start=$SECONDS
-  if ! "${sudo[@]}" "${apt_env[@]}" apt-get -q update </dev/null >>"$aptlog" 2>&1; then
+  if ! "${sudo[@]}" "${apt_env[@]}" apt-get -q -o DPkg::Lock::Timeout=600 update </dev/null >>"$aptlog" 2>&1; then
     cat "$aptlog" >&2
     die "apt-get update failed (log: $aptlog)"
   fi
