@@ -7,6 +7,7 @@
 #   make bench   Go benchmarks, then gostree vs ostree on real Debian trees
 #   make demo    end-to-end demo on a sample tree (root, Debian 12)
 #   make deps    install the Debian packages the tests need (idempotent)
+#   make openstack-up / openstack-down / openstack-smoke   local Keystone+Glance+Swift (scripts/openstack-*.sh)
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -80,6 +81,17 @@ bench: build
 
 demo:
 	bash scripts/demo.sh
+
+# A local OpenStack (Keystone, Glance, Swift from Debian's packages, 127.0.0.1 only) for the Swift
+# and Glance tests: state in $(OPENSTACK_STATE); `. $(OPENSTACK_STATE)/openrc` to use it.
+OPENSTACK_STATE ?= $(CURDIR)/_build/openstack
+.PHONY: openstack-up openstack-down openstack-smoke
+openstack-up:
+	bash scripts/openstack-up.sh $(OPENSTACK_STATE)
+openstack-down:
+	bash scripts/openstack-down.sh $(OPENSTACK_STATE)
+openstack-smoke: openstack-up
+	bash scripts/openstack-smoke.sh $(OPENSTACK_STATE)
 
 # Keeps _build/trees (the Debian trees take minutes to rebuild); distclean removes them too.
 clean:

@@ -20,6 +20,19 @@ set -euo pipefail
 #   make            the project's entry points (Makefile)
 packages=(ostree nginx mmdebstrap attr gnupg xz-utils e2fsprogs ca-certificates curl make)
 
+# Opt-in, `scripts/deps.sh --openstack`: Debian's OpenStack services (Zed) for the Swift and Glance
+# tests. scripts/openstack-up.sh runs this itself when one is missing, so a plain `make deps` stays
+# quick. No service is started by the install (policy-rc.d below); the project starts its own.
+#   keystone, glance-api, swift-{proxy,account,container,object}, uwsgi-plugin-python3 (runs keystone)
+#   (Heat, for issue 6, will be added here: heat-common provides heat-all.)
+openstack_packages=(keystone glance-api swift-proxy swift-account swift-container swift-object uwsgi-plugin-python3)
+for arg in "$@"; do
+  case $arg in
+    --openstack) packages+=("${openstack_packages[@]}") ;;
+    *) printf 'deps: error: unknown argument %s (only --openstack)\n' "$arg" >&2; exit 2 ;;
+  esac
+done
+
 log() { printf 'deps: %s\n' "$*"; }
 die() { printf 'deps: error: %s\n' "$*" >&2; exit 1; }
 
