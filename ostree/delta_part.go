@@ -1,0 +1,333 @@
+package ostree
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"math/bits"
+	"os"
+
+	"github.com/ulikunitz/xz"
+
+	"github.com/gostree/gostree/ostree/gvariant"
+)
+
+// deltaSpillLimit is how much of a part (compressed or not) is kept in
+// memory; beyond it the data goes to an unlinked temporary file, so
+// applying a delta needs bounded memory whatever the part sizes.
+const deltaSpillLimit = 4 << 20
+
+// Bounds on the small tables of a part payload.
+const (
+	maxDeltaTableSize = 64 << 20
+	maxDeltaOpsSize   = 256 << 20
+)
+
+var (
+	typeDeltaModes  = gvariant.MustType("a(uuu)")
+	typeDeltaXattrs = gvariant.MustType("aa(ayay)")
+)
+
+// spill is a write buffer that moves to an unlinked temporary file in dir
+// once it outgrows limit.
+type spill struct {
+	dir   string
+	limit int
+	mem   []byte
+	f     *os.File
+	n     int64
+}
+
+func (s *spill) Write(p []byte) (int, error) {
+	if s.f == nil && len(s.mem)+len(p) <= s.limit {
+		s.mem = append(s.mem, p...)
+		s.n += int64(len(p))
+		return len(p), nil
+	}
+	if s.f == nil {
+		f, err := os.CreateTemp(s.dir, "delta-")
+		if err != nil {
+			return 0, err
+		}
+		os.Remove(f.Name())
+		s.f = f
+		if _, err := f.Write(s.mem); err != nil {
+			return 0, err
+		}
+		s.mem = nil
+	}
+	n, err := s.f.Write(p)
+	s.n += int64(n)
+	return n, err
+}
+
+// region returns the buffered data for random access.
+func (s *spill) region() region {
+	if s.f == nil {
+		return region{mem: s.mem, n: s.n}
+	}
+	return region{ra: s.f, n: s.n}
+}
+
+func (s *spill) Close() error {
+	if s.f != nil {
+		return s.f.Close()
+	}
+	return nil
+}
+
+// region is a byte range held in memory (mem) or in a file (ra at off).
+type region struct {
+	mem []byte
+	ra  io.ReaderAt
+	off int64
+	n   int64
+}
+
+// sub returns bytes [off, off+n) of r, checking the bounds.
+func (r region) sub(off, n uint64) (region, error) {
+	if off+n < off || off+n > uint64(r.n) {
+		return region{}, fmt.Errorf("invalid offset/length %d/%d (payload is %d bytes)", off, n, r.n)
+	}
+	if r.mem != nil || r.ra == nil {
+		return region{mem: r.mem[off : off+n], n: int64(n)}, nil
+	}
+	return region{ra: r.ra, off: r.off + int64(off), n: int64(n)}, nil
+}
+
+// bytes returns the region's bytes, reading them if needed (at most max).
+func (r region) bytes(max int64) ([]byte, error) {
+	if r.ra == nil {
+		return r.mem, nil
+	}
+	if r.n > max {
+		return nil, fmt.Errorf("%d bytes exceed the limit of %d", r.n, max)
+	}
+	b := make([]byte, r.n)
+	if _, err := r.ra.ReadAt(b, r.off); err != nil && !(err == io.EOF && r.n == 0) {
+		return nil, err
+	}
+	return b, nil
+}
+
+func (r region) reader() io.Reader {
+	if r.ra == nil {
+		return bytes.NewReader(r.mem)
+	}
+	return io.NewSectionReader(r.ra, r.off, r.n)
+}
+
+// ReadAt implements io.ReaderAt within the region.
+func (r region) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 || off > r.n {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > r.n-off {
+		p = p[:r.n-off]
+	}
+	var n int
+	var err error
+	if r.ra == nil {
+		n = copy(p, r.mem[off:])
+	} else {
+		n, err = r.ra.ReadAt(p, r.off+off)
+	}
+	if err == nil && off+int64(n) == r.n {
+		err = io.EOF
+	}
+	return n, err
+}
+
+// deltaPayload is a decompressed part: (a(uuu)aa(ayay)ayay).
+type deltaPayload struct {
+	modes  []deltaMode
+	xattrs []Xattrs
+	blob   region
+	ops    []byte
+}
+
+type deltaMode struct{ uid, gid, mode uint32 }
+
+// gvTupleWidth returns the framing-offset width a GVariant tuple of total
+// size total with n offsets has in normal form, or 0 if none fits.
+func gvTupleWidth(total int64, n int) int {
+	for _, w := range []int{1, 2, 4, 8} {
+		body := total - int64(n*w)
+		if body < 0 {
+			continue
+		}
+		// the width the serialiser picks for this body
+		pick := 1
+		for ; pick < 8; pick *= 2 {
+			if uint64(body)+uint64(n*pick) <= uint64(1)<<(8*pick)-1 {
+				break
+			}
+		}
+		if pick == w {
+			return w
+		}
+	}
+	return 0
+}
+
+// parseDeltaPayload parses a part payload held in r. The mode table, the
+// xattr table and the opcodes are read into memory (bounded); the data
+// blob stays in r.
+func parseDeltaPayload(r region) (*deltaPayload, error) {
+	w := gvTupleWidth(r.n, 3)
+	if w == 0 || r.n < int64(3*w) {
+		return nil, fmt.Errorf("payload of %d bytes is too short", r.n)
+	}
+	var tail [24]byte
+	if _, err := r.ReadAt(tail[:3*w], r.n-int64(3*w)); err != nil && err != io.EOF {
+		return nil, err
+	}
+	rd := func(i int) uint64 {
+		var o uint64
+		for j := w - 1; j >= 0; j-- {
+			o = o<<8 | uint64(tail[i*w+j])
+		}
+		return o
+	}
+	body := uint64(r.n) - uint64(3*w)
+	end2, end1, end0 := rd(0), rd(1), rd(2)
+	if !(end0 <= end1 && end1 <= end2 && end2 <= body) {
+		return nil, fmt.Errorf("payload framing offsets %d, %d, %d out of range (%d bytes): %w", end0, end1, end2, body, gvariant.ErrNotNormal)
+	}
+	if end0 > maxDeltaTableSize || end1-end0 > maxDeltaTableSize {
+		return nil, fmt.Errorf("payload mode/xattr tables too large")
+	}
+	if body-end2 > maxDeltaOpsSize {
+		return nil, fmt.Errorf("payload opcode stream of %d bytes is too large", body-end2)
+	}
+	get := func(off, n uint64) ([]byte, error) {
+		s, err := r.sub(off, n)
+		if err != nil {
+			return nil, err
+		}
+		return s.bytes(maxDeltaOpsSize)
+	}
+	mb, err := get(0, end0)
+	if err != nil {
+		return nil, err
+	}
+	mv, err := gvariant.Unmarshal(typeDeltaModes, mb)
+	if err != nil {
+		return nil, fmt.Errorf("mode table: %w", err)
+	}
+	xb, err := get(end0, end1-end0)
+	if err != nil {
+		return nil, err
+	}
+	xv, err := gvariant.Unmarshal(typeDeltaXattrs, xb)
+	if err != nil {
+		return nil, fmt.Errorf("xattr table: %w", err)
+	}
+	p := &deltaPayload{}
+	for _, e := range mv.([]any) {
+		t := e.([]any)
+		p.modes = append(p.modes, deltaMode{bits.ReverseBytes32(t[0].(uint32)), bits.ReverseBytes32(t[1].(uint32)), bits.ReverseBytes32(t[2].(uint32))})
+	}
+	for i, e := range xv.([]any) {
+		x, err := xattrsFromGV(e)
+		if err != nil {
+			return nil, fmt.Errorf("xattr table entry %d: %w", i, err)
+		}
+		p.xattrs = append(p.xattrs, x)
+	}
+	if p.blob, err = r.sub(end1, end2-end1); err != nil {
+		return nil, err
+	}
+	if p.ops, err = get(end2, body-end2); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// encodeDeltaPayload serialises a payload held in memory.
+func encodeDeltaPayload(modes []deltaMode, xattrs []Xattrs, blob, ops []byte) []byte {
+	mv := make([]any, len(modes))
+	for i, m := range modes {
+		mv[i] = []any{bits.ReverseBytes32(m.uid), bits.ReverseBytes32(m.gid), bits.ReverseBytes32(m.mode)}
+	}
+	xv := make([]any, len(xattrs))
+	for i, x := range xattrs {
+		xv[i] = x.gv()
+	}
+	return gvariant.MustMarshal(gvariant.MustType(deltaPartSig), []any{mv, xv, nonNilBytes(blob), nonNilBytes(ops)})
+}
+
+// readDeltaPart reads a part file from rd into a spill buffer in dir,
+// checking its size (at most want.Size, and exactly it) and its SHA-256.
+func readDeltaPart(rd io.Reader, want DeltaPart, dir string) (*spill, error) {
+	s := &spill{dir: dir, limit: deltaSpillLimit}
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(s, h), io.LimitReader(rd, int64(want.Size)+1))
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	if uint64(n) != want.Size {
+		s.Close()
+		return nil, deltaErr("part is %d bytes, the superblock says %d", n, want.Size)
+	}
+	var got Checksum
+	h.Sum(got[:0])
+	if got != want.Checksum {
+		s.Close()
+		return nil, deltaErr("part checksum mismatch: expected %s, got %s", want.Checksum, got)
+	}
+	return s, nil
+}
+
+// decompressDeltaPart returns the payload of a verified part file.
+func decompressDeltaPart(part region, dir string) (*spill, error) {
+	if part.n < 1 {
+		return nil, deltaErr("empty part file")
+	}
+	var c [1]byte
+	if _, err := part.ReadAt(c[:], 0); err != nil && err != io.EOF {
+		return nil, err
+	}
+	body, _ := part.sub(1, uint64(part.n-1))
+	switch c[0] {
+	case deltaCompNone:
+		if body.ra == nil {
+			return &spill{mem: body.mem, n: body.n}, nil
+		}
+		out := &spill{dir: dir, limit: deltaSpillLimit}
+		if _, err := io.Copy(out, body.reader()); err != nil {
+			out.Close()
+			return nil, err
+		}
+		return out, nil
+	case deltaCompXZ:
+		zr, err := xz.NewReader(body.reader())
+		if err != nil {
+			return nil, deltaErr("part: xz: %v", err)
+		}
+		out := &spill{dir: dir, limit: deltaSpillLimit}
+		if _, err := io.Copy(out, zr); err != nil {
+			out.Close()
+			return nil, deltaErr("part: xz: %v", err)
+		}
+		return out, nil
+	default:
+		return nil, deltaErr("part: unknown compression type 0x%02x", c[0])
+	}
+}
+
+// readUvarint reads an unsigned LEB128 varint (at most 10 bytes).
+func readUvarint(b []byte, pos *int) (uint64, error) {
+	v, n := binary.Uvarint(b[*pos:])
+	if n <= 0 {
+		if n == 0 {
+			return 0, fmt.Errorf("unexpected end of opcode stream reading a varint")
+		}
+		return 0, fmt.Errorf("varint overflows 64 bits")
+	}
+	*pos += n
+	return v, nil
+}
