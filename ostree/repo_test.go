@@ -2,8 +2,10 @@ package ostree
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -103,4 +105,67 @@ func TestCommitTreeAEveryMode(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Concurrent writers share the repository; an exclusive lock (prune)
+// waits for them and times out with a clear error.
+func TestConcurrentWritersAndLocking(t *testing.T) {
+	dir := t.TempDir()
+	r, err := Init(filepath.Join(dir, "repo"), ModeArchive, InitOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.SetFsync(false)
+	src := filepath.Join(dir, "tree")
+	makeTreeA(t, src)
+	errs := make(chan error, 4)
+	for i := 0; i < 4; i++ {
+		go func(i int) {
+			// Separate Repo values behave like separate processes.
+			r2, err := Open(r.Path())
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer r2.Close()
+			r2.SetFsync(false)
+			commitDir(t, r2, src, CommitOptions{Subject: fmt.Sprint(i), Timestamp: time.Unix(int64(i), 0)}, fmt.Sprintf("b%d", i))
+			errs <- nil
+		}(i)
+	}
+	for i := 0; i < 4; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	refs, err := r.ListRefs("", false)
+	if err != nil || len(refs) != 4 {
+		t.Fatalf("refs = %v, %v", refs, err)
+	}
+	res, err := r.Fsck(context.Background(), FsckOptions{All: true})
+	if err != nil || !res.OK() {
+		t.Fatalf("fsck: %v %v", err, res.Err())
+	}
+
+	// While a transaction holds the shared lock, an exclusive lock from
+	// another Repo value times out.
+	tx, err := r.Begin(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := Open(r.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	other.lockTimeout = 200 * time.Millisecond
+	if _, err := other.Lock(context.Background(), LockExclusive); err == nil || !strings.Contains(err.Error(), "timed out") {
+		t.Fatalf("exclusive lock while a transaction is open: %v", err)
+	}
+	tx.Abort()
+	unlock, err := other.Lock(context.Background(), LockExclusive)
+	if err != nil {
+		t.Fatalf("exclusive lock after the transaction ended: %v", err)
+	}
+	unlock()
 }
