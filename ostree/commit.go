@@ -228,7 +228,9 @@ func (t *Txn) WriteTree(ctx context.Context, m *MutableTree, jobs int) (tree, me
 	// Large files first keeps the workers busy until the end.
 	sort.Slice(files, func(i, j int) bool { return files[i].fi.Size > files[j].fi.Size })
 	if jobs <= 0 {
-		jobs = runtime.GOMAXPROCS(0)
+		// Twice the CPUs: file creation often waits on the disk (inode
+		// tables), and the extra workers keep the CPUs busy meanwhile.
+		jobs = 2 * runtime.GOMAXPROCS(0)
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(jobs)

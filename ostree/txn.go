@@ -422,6 +422,8 @@ func (t *Txn) checkWritable(fi *FileInfo) error {
 
 var flatePool sync.Pool
 
+var bufioPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 64<<10) }}
+
 type pooledFlate struct {
 	w     *flate.Writer
 	level int
@@ -448,7 +450,9 @@ func (t *Txn) writeObjectFile(f io.Writer, fi *FileInfo, content io.Reader, h io
 	}
 	switch t.repo.mode {
 	case ModeArchive:
-		bw := bufio.NewWriterSize(f, 64<<10)
+		bw := bufioPool.Get().(*bufio.Writer)
+		bw.Reset(f)
+		defer func() { bw.Reset(nil); bufioPool.Put(bw) }()
 		bw.Write(fi.ArchiveHeader())
 		if fi.IsRegular() {
 			fw := t.getFlate(bw)
