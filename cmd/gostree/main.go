@@ -63,6 +63,7 @@ func newRootCommand(g *globalOptions) *cobra.Command {
 		newFsckCommand(g),
 		newPruneCommand(g),
 		newSummaryCommand(g),
+		newAdminCommand(g),
 	)
 	return root
 }
