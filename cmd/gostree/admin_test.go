@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -368,4 +370,16 @@ func TestAdminVectorScenario(t *testing.T) {
 			}
 		})
 	}
+}
+
+// ostreeFails runs the real ostree expecting failure and returns stderr.
+func ostreeFails(t testing.TB, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(requireOstree(t), args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err == nil {
+		t.Fatalf("ostree %s: succeeded, expected an error", strings.Join(args, " "))
+	}
+	return errb.String()
 }
