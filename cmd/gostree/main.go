@@ -63,6 +63,9 @@ func newRootCommand(g *globalOptions) *cobra.Command {
 		newFsckCommand(g),
 		newPruneCommand(g),
 		newSummaryCommand(g),
+		newRemoteCommand(g),
+		newPullCommand(g),
+		newPullLocalCommand(g),
 		newAdminCommand(g),
 	)
 	return root
