@@ -13,6 +13,7 @@ import (
 
 	"github.com/gostree/gostree/ostree"
 	"github.com/gostree/gostree/ostree/gvariant"
+	"github.com/gostree/gostree/ostree/sign"
 )
 
 type commitOptions struct {
@@ -35,6 +36,7 @@ type commitOptions struct {
 	noXattrs        bool
 	fsync           string
 	jobs            int
+	signing         signingFlags
 }
 
 func newCommitCommand(g *globalOptions) *cobra.Command {
@@ -67,6 +69,7 @@ func newCommitCommand(g *globalOptions) *cobra.Command {
 	f.BoolVar(&o.noXattrs, "no-xattrs", false, "do not import extended attributes")
 	f.StringVar(&o.fsync, "fsync", "", "true or false: whether to sync objects to disk (default: core.fsync)")
 	f.IntVar(&o.jobs, "jobs", 0, "parallel hashing/compression jobs (default: number of CPUs)")
+	o.signing.addFlags(f)
 	return cmd
 }
 
@@ -160,6 +163,11 @@ func runCommit(cmd *cobra.Command, g *globalOptions, o *commitOptions, args []st
 		return err
 	}
 	detached, err := parseKeyValues("add-detached-metadata-string", o.detachedStrings)
+	if err != nil {
+		return err
+	}
+
+	signers, err := o.signing.signers(time.Now())
 	if err != nil {
 		return err
 	}
@@ -279,6 +287,11 @@ func runCommit(cmd *cobra.Command, g *globalOptions, o *commitOptions, args []st
 	}
 	if err := tx.Commit(); err != nil {
 		return err
+	}
+	if len(signers) > 0 {
+		if err := sign.SignCommit(ctx, r, c, signers); err != nil {
+			return err
+		}
 	}
 	fmt.Fprintln(g.stdout, c)
 	return nil

@@ -4,16 +4,19 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/gostree/gostree/ostree"
 	"github.com/gostree/gostree/ostree/gvariant"
+	"github.com/gostree/gostree/ostree/sign"
 )
 
 func newSummaryCommand(g *globalOptions) *cobra.Command {
 	var update, view, raw bool
 	var addMeta []string
+	var signing signingFlags
 	cmd := &cobra.Command{
 		Use:   "summary (-u | --view) [OPTIONS]",
 		Short: "Regenerate or show the repository summary",
@@ -34,8 +37,23 @@ func newSummaryCommand(g *globalOptions) *cobra.Command {
 					}
 					o.AdditionalMetadata.Set(k, gvariant.NewVariant("s", v))
 				}
-				_, err := r.RegenerateSummary(cmd.Context(), o)
-				return err
+				signers, err := signing.signers(time.Now())
+				if err != nil {
+					return err
+				}
+				if _, err := r.RegenerateSummary(cmd.Context(), o); err != nil {
+					return err
+				}
+				if len(signers) > 0 {
+					return sign.SignSummary(cmd.Context(), r, signers)
+				}
+				return nil
+			case signing.requested():
+				signers, err := signing.signers(time.Now())
+				if err != nil {
+					return err
+				}
+				return sign.SignSummary(cmd.Context(), r, signers)
 			case view || raw:
 				s, err := r.ReadSummary()
 				if err != nil {
@@ -55,5 +73,6 @@ func newSummaryCommand(g *globalOptions) *cobra.Command {
 	f.BoolVarP(&view, "view", "v", false, "print the summary")
 	f.BoolVar(&raw, "raw", false, "same as --view")
 	f.StringArrayVarP(&addMeta, "add-metadata", "m", nil, "KEY=VALUE: add a string key to the summary metadata")
+	signing.addFlags(f)
 	return cmd
 }

@@ -114,6 +114,8 @@ func usableForSigning(pk *packet.PublicKey, priv *packet.PrivateKey, self *packe
 		return errors.New("its secret part is not available")
 	case priv.Encrypted:
 		return errors.New("it is locked by a passphrase")
+	case priv.PrivateKey == nil:
+		return errors.New("its secret part is not available")
 	case len(revs) > 0:
 		return errors.New("it is revoked")
 	case self == nil:
@@ -175,7 +177,11 @@ func (kr *Keyring) SigningKey(id string, now time.Time) (*SigningKey, error) {
 		}
 	}
 	if len(reasons) > 0 {
-		return nil, fmt.Errorf("no usable signing key for %q: %s", id, reasons[0])
+		hint := ""
+		if kr.lockedHint {
+			hint = " (GnuPG-protected secret keys cannot be read from a GnuPG home: export the key with gpg --export-secret-keys and use --gpg-key-file with --gpg-passphrase-file)"
+		}
+		return nil, fmt.Errorf("no usable signing key for %q: %s%s", id, reasons[0], hint)
 	}
 	return nil, fmt.Errorf("no secret key %q", id)
 }

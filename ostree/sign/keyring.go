@@ -157,6 +157,8 @@ type Keyring struct {
 	// Skipped lists keys that were present but could not be used, with the
 	// reason (unsupported algorithm, broken self-signature...).
 	Skipped []string
+	// lockedHint: some secret keys came from a GnuPG home in protected form.
+	lockedHint bool
 }
 
 // ParseKeyring reads OpenPGP keys: a binary keyring (as gpg --export or
@@ -255,7 +257,7 @@ func (kr *Keyring) attachRevocation(sig *packet.Signature) bool {
 			continue
 		}
 		if e.PrimaryKey.VerifyRevocationSignature(sig) == nil {
-			e.Revocations = append(e.Revocations, sig)
+			e.Revocations = appendSigs(e.Revocations, sig)
 			return true
 		}
 	}
@@ -270,7 +272,7 @@ func (kr *Keyring) merge(e *openpgp.Entity) {
 		if !bytes.Equal(old.PrimaryKey.Fingerprint, e.PrimaryKey.Fingerprint) {
 			continue
 		}
-		old.Revocations = append(old.Revocations, e.Revocations...)
+		old.Revocations = appendSigs(old.Revocations, e.Revocations...)
 		if old.PrivateKey == nil && e.PrivateKey != nil {
 			old.PrivateKey = e.PrivateKey
 		}
@@ -280,7 +282,8 @@ func (kr *Keyring) merge(e *openpgp.Entity) {
 				old.Identities[name] = id
 				continue
 			}
-			oid.Revocations = append(oid.Revocations, id.Revocations...)
+			oid.Revocations = appendSigs(oid.Revocations, id.Revocations...)
+			oid.Signatures = appendSigs(oid.Signatures, id.Signatures...)
 			if id.SelfSignature != nil && (oid.SelfSignature == nil || id.SelfSignature.CreationTime.After(oid.SelfSignature.CreationTime)) {
 				oid.SelfSignature = id.SelfSignature
 			}
@@ -290,7 +293,7 @@ func (kr *Keyring) merge(e *openpgp.Entity) {
 			for i := range old.Subkeys {
 				os := &old.Subkeys[i]
 				if bytes.Equal(os.PublicKey.Fingerprint, s.PublicKey.Fingerprint) {
-					os.Revocations = append(os.Revocations, s.Revocations...)
+					os.Revocations = appendSigs(os.Revocations, s.Revocations...)
 					if s.Sig != nil && (os.Sig == nil || s.Sig.CreationTime.After(os.Sig.CreationTime)) {
 						os.Sig = s.Sig
 					}
@@ -305,6 +308,29 @@ func (kr *Keyring) merge(e *openpgp.Entity) {
 		return
 	}
 	kr.entities = append(kr.entities, e)
+}
+
+// appendSigs appends the signatures not already in list (compared by
+// their encoding).
+func appendSigs(list []*packet.Signature, add ...*packet.Signature) []*packet.Signature {
+	enc := func(s *packet.Signature) []byte {
+		var b bytes.Buffer
+		if err := s.Serialize(&b); err != nil {
+			return nil
+		}
+		return b.Bytes()
+	}
+next:
+	for _, a := range add {
+		ea := enc(a)
+		for _, l := range list {
+			if l == a || (ea != nil && bytes.Equal(enc(l), ea)) {
+				continue next
+			}
+		}
+		list = append(list, a)
+	}
+	return list
 }
 
 // Merge adds every key of other to kr.
