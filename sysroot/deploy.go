@@ -168,12 +168,15 @@ func (s *Sysroot) Deploy(ctx context.Context, o DeployOptions) (res *DeployResul
 		origin = keyfile.New()
 		origin.Set("origin", "refspec", o.Revision)
 	}
-	var merge *Deployment
-	if !o.NoMerge {
-		merge = s.MergeDeployment(osname)
-		if merge != nil && merge.OSName != osname {
-			merge = nil
-		}
+	// The merge deployment is kept in the new list even with NoMerge,
+	// which only skips inheriting its /etc and kernel arguments.
+	keepMerge := s.MergeDeployment(osname)
+	if keepMerge != nil && keepMerge.OSName != osname {
+		keepMerge = nil
+	}
+	merge := keepMerge
+	if o.NoMerge {
+		merge = nil
 	}
 	kargs, err := computeKargs(&o, merge)
 	if err != nil {
@@ -265,7 +268,7 @@ func (s *Sysroot) Deploy(ctx context.Context, o DeployOptions) (res *DeployResul
 		}
 		return res, nil
 	}
-	list := s.newDeploymentList(d, merge, &o)
+	list := s.newDeploymentList(d, keepMerge, &o)
 	tries := map[*Deployment]int{}
 	if o.BootCountingTries > 0 {
 		tries[d] = o.BootCountingTries
@@ -293,27 +296,37 @@ func removeUpdatedStamps(dir string) {
 }
 
 // newDeploymentList is ostree_sysroot_simple_write_deployment: the new
-// deployment first (or after the booted/merge one with NotAsDefault),
-// then the deployments worth keeping in their current order.
+// deployment first (or right after the crossover deployment with
+// NotAsDefault), then the deployments worth keeping in their current
+// order. The crossover is the booted deployment when booted into this
+// stateroot, else the merge deployment; deployments before it are
+// "pending", after it "rollback".
 func (s *Sysroot) newDeploymentList(d, merge *Deployment, o *DeployOptions) []*Deployment {
 	booted := s.Booted()
+	crossover := merge
+	if booted != nil && booted.OSName == d.OSName {
+		crossover = booted
+	}
 	var out []*Deployment
 	added := false
 	if !o.NotAsDefault {
 		out = append(out, d)
 		added = true
 	}
+	passed := false
 	for _, x := range s.nonStaged() {
-		isMergeOrBooted := x.same(booted) || x.same(merge)
-		keep := o.Retain || x.OSName != d.OSName || isMergeOrBooted || x.Pinned() ||
-			(o.RetainPending && s.IsPending(x)) || (o.RetainRollback && s.IsRollback(x))
-		if !keep {
-			continue
+		isCross := x.same(crossover)
+		keep := o.Retain || x.Pinned() || x.OSName != d.OSName || x.same(booted) || x.same(merge) ||
+			(o.RetainPending && !passed) || (o.RetainRollback && passed)
+		if keep {
+			out = append(out, x)
 		}
-		out = append(out, x)
-		if !added && isMergeOrBooted {
+		if !added && isCross {
 			out = append(out, d)
 			added = true
+		}
+		if isCross {
+			passed = true
 		}
 	}
 	if !added {

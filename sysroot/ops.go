@@ -135,10 +135,8 @@ func (s *Sysroot) SetPinned(i int, pin bool) (*Deployment, error) {
 	if pin {
 		kf.Set("libostree-transient", "pinned", "true")
 	} else {
+		// ostree leaves the emptied group in place; so do we.
 		kf.Delete("libostree-transient", "pinned")
-		if len(kf.Keys("libostree-transient")) == 0 {
-			kf.DeleteGroup("libostree-transient")
-		}
 	}
 	if err := atomicfile.WriteFile(s.originPath(d), kf.Bytes(), 0o644); err != nil {
 		return nil, err
