@@ -742,7 +742,8 @@ func (p *puller) pullCommit(ctx context.Context, r pullRef, summary *Summary) er
 		}
 		partial := p.repo.isPartial(c)
 		var cm *Commit
-		if present && !partial && !p.o.CommitMetadataOnly && p.trustTrees {
+		switch {
+		case present && !partial && !p.o.CommitMetadataOnly && p.trustTrees:
 			// Complete already (a re-pull): nothing to fetch.
 			if cm, err = p.repo.LoadCommit(c); err != nil {
 				return err
@@ -752,9 +753,27 @@ func (p *puller) pullCommit(ctx context.Context, r pullRef, summary *Summary) er
 					return err
 				}
 			}
-		} else {
+		case present:
+			// Stored by an earlier pull that did not finish (or whose
+			// tree may be incomplete): walk the tree, fetching only
+			// what is missing.
+			if cm, err = p.repo.LoadCommit(c); err != nil {
+				return err
+			}
+			if i == 0 {
+				if err := p.verifyStoredCommit(ctx, c, r); err != nil {
+					return err
+				}
+			}
+			if partial || !p.o.CommitMetadataOnly {
+				p.res.Commits = append(p.res.Commits, c)
+			}
+			if !p.o.CommitMetadataOnly {
+				p.q.add(task{kind: taskDir, tree: cm.RootTree, meta: cm.RootMeta, force: true})
+			}
+		default:
 			usedDelta := false
-			if i == 0 && !present {
+			if i == 0 {
 				if usedDelta, err = p.tryDelta(ctx, c, summary); err != nil {
 					return err
 				}
@@ -771,7 +790,7 @@ func (p *puller) pullCommit(ctx context.Context, r pullRef, summary *Summary) er
 			}
 			p.res.Commits = append(p.res.Commits, c)
 			if !p.o.CommitMetadataOnly {
-				p.q.add(task{kind: taskDir, tree: cm.RootTree, meta: cm.RootMeta, force: !usedDelta && (!p.trustTrees || partial)})
+				p.q.add(task{kind: taskDir, tree: cm.RootTree, meta: cm.RootMeta, force: !usedDelta && !p.trustTrees})
 			}
 		}
 		if depth >= 0 && i >= depth || !cm.HasParent() {
