@@ -46,58 +46,19 @@ func ostreeTreePair(t *testing.T) (repo string, a, b Checksum) {
 func countDeltaOps(t *testing.T, repo string, from, to Checksum) map[byte]int {
 	t.Helper()
 	ctx := context.Background()
-	fetch := dirFetch(repo)
-	d, err := FetchStaticDelta(ctx, fetch, from, to)
+	d, err := FetchStaticDelta(ctx, dirFetch(repo), from, to)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ops := map[byte]int{}
-	for i, p := range d.Parts {
-		var rc interface {
-			Read([]byte) (int, error)
-		}
-		if p.Inline != nil {
-			rc = strings.NewReader(string(p.Inline))
-		} else {
-			f, err := fetch(ctx, StaticDeltaPartPath(from, to, i))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
-			rc = f
-		}
-		s, err := readDeltaPart(rc, p, t.TempDir())
+	for i := range d.Parts {
+		info, err := InspectStaticDeltaPart(ctx, d, i, dirFetch(repo), t.TempDir())
 		if err != nil {
 			t.Fatal(err)
 		}
-		pay, err := decompressDeltaPart(s.region(), t.TempDir())
-		if err != nil {
-			t.Fatal(err)
+		for op, n := range info.Ops {
+			ops[op] += n
 		}
-		pl, err := parseDeltaPayload(pay.region())
-		if err != nil {
-			t.Fatal(err)
-		}
-		// Walk the opcode stream with its argument counts.
-		for pos := 0; pos < len(pl.ops); {
-			op := pl.ops[pos]
-			pos++
-			ops[op]++
-			nargs := map[byte]int{'o': 3, 'w': 2, 'r': 1, 'R': 0, 'c': 0, 'B': 2}[op]
-			if op == 'S' {
-				nargs = 4
-				if p.Objects[ops['S']+ops['o']-1].Type.IsMeta() {
-					nargs = 2
-				}
-			}
-			for k := 0; k < nargs; k++ {
-				if _, err := readUvarint(pl.ops, &pos); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
-		s.Close()
-		pay.Close()
 	}
 	return ops
 }

@@ -288,8 +288,9 @@ type SummaryOptions struct {
 // in GLib's hash-table order (see gvDict). A stale summary.sig is removed.
 // It returns the new summary bytes.
 //
-// Unlike `ostree summary -u`, it neither regenerates delta-indexes/ nor
-// commits the ostree-metadata ref of repositories with a collection ID.
+// Like `ostree summary -u` it also regenerates delta-indexes/ (see
+// RegenerateDeltaIndexes); unlike it, it does not commit the
+// ostree-metadata ref of repositories with a collection ID.
 func (r *Repo) RegenerateSummary(ctx context.Context, o SummaryOptions) ([]byte, error) {
 	unlock, err := r.Lock(ctx, LockShared)
 	if err != nil {
@@ -305,6 +306,9 @@ func (r *Repo) RegenerateSummary(ctx context.Context, o SummaryOptions) ([]byte,
 	}
 	if err := os.Remove(filepath.Join(r.path, summarySigFileName)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("removing stale summary.sig: %w", err)
+	}
+	if err := r.RegenerateDeltaIndexes(ctx); err != nil {
+		return nil, fmt.Errorf("regenerating delta-indexes: %w", err)
 	}
 	return b, nil
 }
