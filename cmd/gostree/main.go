@@ -63,6 +63,13 @@ func newRootCommand(g *globalOptions) *cobra.Command {
 		newFsckCommand(g),
 		newPruneCommand(g),
 		newSummaryCommand(g),
+		newGPGSignCommand(g),
+		newSignCommand(g),
+		newRemoteCommand(g),
+		newPullCommand(g),
+		newPullLocalCommand(g),
+		newAdminCommand(g),
+		newStaticDeltaCommand(g),
 	)
 	return root
 }
