@@ -113,8 +113,8 @@ func splitPackets(b []byte) ([]rawPacket, error) {
 // concatenated bodies of every ASCII-armored block in it.
 func dearmor(b []byte) ([]byte, error) {
 	trimmed := bytes.TrimLeft(b, " \t\r\n")
-	if !bytes.HasPrefix(trimmed, []byte("-----BEGIN PGP ")) {
-		return b, nil
+	if len(trimmed) == 0 || trimmed[0]&0x80 != 0 || !bytes.Contains(trimmed, []byte("-----BEGIN PGP ")) {
+		return b, nil // binary (or garbage, reported by the packet parser)
 	}
 	var out bytes.Buffer
 	rest := trimmed
@@ -159,6 +159,9 @@ type Keyring struct {
 	Skipped []string
 	// lockedHint: some secret keys came from a GnuPG home in protected form.
 	lockedHint bool
+	// loose are revocation certificates whose key is not (yet) here; they
+	// are attached when the key is merged in.
+	loose []*packet.Signature
 }
 
 // ParseKeyring reads OpenPGP keys: a binary keyring (as gpg --export or
@@ -171,7 +174,7 @@ func ParseKeyring(data []byte) (*Keyring, error) {
 	if err := kr.add(data); err != nil {
 		return nil, err
 	}
-	if len(kr.entities) == 0 {
+	if len(kr.entities) == 0 && len(kr.loose) == 0 {
 		if len(kr.Skipped) > 0 {
 			return nil, fmt.Errorf("keyring holds no usable key (%s)", strings.Join(kr.Skipped, "; "))
 		}
@@ -219,6 +222,17 @@ func (kr *Keyring) add(data []byte) error {
 			flush()
 			cur = append(cur, p)
 		case tagSignature:
+			if len(cur) > 0 && len(p.body) >= 2 && p.body[0] >= 4 && p.body[1] == byte(packet.SigTypeKeyRevocation) && !directlyAfterKey(cur) {
+				// A key revocation appended after the key's user IDs
+				// (a revocation certificate concatenated to a key):
+				// attach it once the key is parsed.
+				if pk, err := packet.Read(bytes.NewReader(p.bytes)); err == nil {
+					if sig, ok := pk.(*packet.Signature); ok {
+						loose = append(loose, sig)
+						continue
+					}
+				}
+			}
 			if len(cur) == 0 {
 				pk, err := packet.Read(bytes.NewReader(p.bytes))
 				if err == nil {
@@ -240,12 +254,31 @@ func (kr *Keyring) add(data []byte) error {
 		}
 	}
 	flush()
-	for _, sig := range loose {
-		if !kr.attachRevocation(sig) {
-			kr.Skipped = append(kr.Skipped, "revocation certificate for a key not in the keyring")
+	kr.loose = append(kr.loose, loose...)
+	kr.attachLoose()
+	return nil
+}
+
+// directlyAfterKey tells whether the packets so far are only a primary key
+// and its direct signatures (where a key revocation belongs).
+func directlyAfterKey(cur []rawPacket) bool {
+	for _, p := range cur[1:] {
+		if p.tag != tagSignature {
+			return false
 		}
 	}
-	return nil
+	return true
+}
+
+// attachLoose attaches the revocation certificates whose key is present.
+func (kr *Keyring) attachLoose() {
+	var keep []*packet.Signature
+	for _, sig := range kr.loose {
+		if !kr.attachRevocation(sig) {
+			keep = append(keep, sig)
+		}
+	}
+	kr.loose = keep
 }
 
 func (kr *Keyring) attachRevocation(sig *packet.Signature) bool {
@@ -341,6 +374,8 @@ func (kr *Keyring) Merge(other *Keyring) {
 	for _, e := range other.entities {
 		kr.merge(e)
 	}
+	kr.loose = append(kr.loose, other.loose...)
+	kr.attachLoose()
 	kr.Skipped = append(kr.Skipped, other.Skipped...)
 }
 
