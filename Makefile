@@ -58,9 +58,10 @@ vet:
 	$(GO) vet ./...
 
 # The short fuzz pass runs first so that go test's summary is the last thing printed.
+# go test runs with the local OpenStack up (scripts/with-openstack.sh) for the Swift/Glance tests.
 test: deps fmt-check vet build
 	$(MAKE) --no-print-directory fuzz FUZZTIME=5s
-	$(GO) test -count=1 -timeout=$(TESTTIMEOUT) $(GOTESTFLAGS) ./...
+	bash scripts/with-openstack.sh $(GO) test -count=1 -timeout=$(TESTTIMEOUT) $(GOTESTFLAGS) ./...
 
 # Every `func FuzzXxx(` in a _test.go file, one target at a time (go test -fuzz takes one).
 fuzz:

@@ -23,9 +23,10 @@ packages=(ostree nginx mmdebstrap attr gnupg xz-utils e2fsprogs ca-certificates 
 # Opt-in, `scripts/deps.sh --openstack`: Debian's OpenStack services (Zed) for the Swift and Glance
 # tests. scripts/openstack-up.sh runs this itself when one is missing, so a plain `make deps` stays
 # quick. No service is started by the install (policy-rc.d below); the project starts its own.
-#   keystone, glance-api, swift-{proxy,account,container,object}, uwsgi-plugin-python3 (runs keystone)
+#   keystone, glance-api, swift-{proxy,account,container,object}, uwsgi-plugin-python3 (runs keystone),
+#   procps (ps, for openstack-down.sh)
 #   (Heat, for issue 6, will be added here: heat-common provides heat-all.)
-openstack_packages=(keystone glance-api swift-proxy swift-account swift-container swift-object uwsgi-plugin-python3)
+openstack_packages=(keystone glance-api swift-proxy swift-account swift-container swift-object uwsgi-plugin-python3 procps)
 for arg in "$@"; do
   case $arg in
     --openstack) packages+=("${openstack_packages[@]}") ;;

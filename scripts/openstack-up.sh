@@ -65,7 +65,7 @@ printf '# %s openstack-up.sh %s\n' "$(date -u +%FT%TZ)" "$STATE" >>"$TIMINGS"
 # ------------------------------------------------------------------------------------- packages
 t=$(now)
 need_bins=(keystone-manage uwsgi glance-api glance-manage swift-proxy-server swift-object-server
-  swift-container-server swift-account-server swift-ring-builder)
+  swift-container-server swift-account-server swift-ring-builder ps)
 missing=()
 for b in "${need_bins[@]}"; do command -v "$b" >/dev/null || missing+=("$b"); done
 [ -e /usr/lib/uwsgi/plugins/python3_plugin.so ] || missing+=(uwsgi-plugin-python3)

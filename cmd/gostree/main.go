@@ -69,6 +69,7 @@ func newRootCommand(g *globalOptions) *cobra.Command {
 		newPullCommand(g),
 		newPullLocalCommand(g),
 		newAdminCommand(g),
+		newSwiftCommand(g),
 		newStaticDeltaCommand(g),
 	)
 	return root
