@@ -70,6 +70,7 @@ func newRootCommand(g *globalOptions) *cobra.Command {
 		newPullLocalCommand(g),
 		newAdminCommand(g),
 		newSwiftCommand(g),
+		newGlanceCommand(g),
 		newStaticDeltaCommand(g),
 	)
 	return root
