@@ -379,8 +379,9 @@ type puller struct {
 	requireGPG, requireSign bool
 	trustTrees              bool // no commit is partial: present dirtrees have complete subtrees
 
-	txnMu sync.RWMutex
-	txn   *Txn
+	txnMu  sync.RWMutex
+	txn    *Txn
+	staged atomic.Int64
 
 	seenMu sync.Mutex
 	seen   map[ObjectName]struct{}
@@ -684,10 +685,42 @@ func (r *Repo) isPartial(c Checksum) bool {
 	return err == nil
 }
 
-func (p *puller) withTxn(f func(t *Txn) error) error {
+// readTxn runs f, which only reads, with the current transaction.
+func (p *puller) readTxn(f func(t *Txn) error) error {
 	p.txnMu.RLock()
 	defer p.txnMu.RUnlock()
 	return f(p.txn)
+}
+
+// withTxn runs f, which stages one object, with the current transaction.
+func (p *puller) withTxn(f func(t *Txn) error) error {
+	p.txnMu.RLock()
+	err := f(p.txn)
+	p.txnMu.RUnlock()
+	if err == nil && p.staged.Add(1)%checkpointObjects == 0 {
+		err = p.checkpoint()
+	}
+	return err
+}
+
+// checkpointObjects is how many objects a pull stages before it commits
+// them (without refs), so that a pull killed outright resumes from there.
+var checkpointObjects int64 = 8192
+
+// checkpoint commits the objects staged so far and starts a new
+// transaction. The commits whose trees are incomplete are marked partial.
+func (p *puller) checkpoint() error {
+	p.txnMu.Lock()
+	defer p.txnMu.Unlock()
+	if err := p.txn.Commit(); err != nil {
+		return fmt.Errorf("committing the objects fetched so far: %w", err)
+	}
+	t, err := p.repo.Begin(p.ctx)
+	if err != nil {
+		return err
+	}
+	p.txn = t
+	return nil
 }
 
 // first reports whether n is seen for the first time in this pull.
@@ -703,7 +736,7 @@ func (p *puller) first(n ObjectName) bool {
 
 func (p *puller) has(n ObjectName) (bool, error) {
 	var ok bool
-	err := p.withTxn(func(t *Txn) error {
+	err := p.readTxn(func(t *Txn) error {
 		var err error
 		ok, err = t.Has(n)
 		return err
@@ -803,7 +836,7 @@ func (p *puller) pullCommit(ctx context.Context, r pullRef, summary *Summary) er
 
 func (p *puller) loadStagedCommit(c Checksum) (*Commit, error) {
 	var b []byte
-	err := p.withTxn(func(t *Txn) error {
+	err := p.readTxn(func(t *Txn) error {
 		var err error
 		b, err = t.readStaged(ObjectName{c, ObjCommit})
 		return err
@@ -1126,7 +1159,7 @@ func (p *puller) process(ctx context.Context, t task) error {
 // loadTree reads a dirtree that is in the repository or staged.
 func (p *puller) loadTree(c Checksum) (*DirTree, error) {
 	var b []byte
-	err := p.withTxn(func(t *Txn) error {
+	err := p.readTxn(func(t *Txn) error {
 		var err error
 		b, err = t.readStaged(ObjectName{c, ObjDirTree})
 		return err

@@ -324,3 +324,28 @@ func TestPullHTMLRef(t *testing.T) {
 		t.Fatalf("refs: %v", refs)
 	}
 }
+
+// TestPullCheckpoints: a pull commits its objects every few objects (so
+// that a killed pull resumes from there); the result is the same, and a
+// repository with objects of a partial commit fscks clean.
+func TestPullCheckpoints(t *testing.T) {
+	served, c := gostreeServedRepo(t)
+	old := checkpointObjects
+	checkpointObjects = 3
+	defer func() { checkpointObjects = old }()
+	fs, s := startFaulty(t, served.path, func(p string, n int) string {
+		if strings.HasSuffix(p, ".filez") && pathHash(p)%4 == 0 {
+			return "400"
+		}
+		return ""
+	})
+	r := newRepo(t, ModeBareUser)
+	if _, err := Pull(context.Background(), r, s, PullOptions{Remote: noGPG("origin"), Refs: []string{"main"}, Jobs: 2}); err == nil {
+		t.Fatal("pull with broken objects succeeded")
+	}
+	if res, err := r.Fsck(context.Background(), FsckOptions{All: true}); err != nil || len(res.Errors) != 0 && !res.Errors[0].Missing {
+		t.Fatalf("fsck: %v %v", err, res.Err())
+	}
+	fs.setFault(func(string, int) string { return "" })
+	checkOnlyMissing(t, r, fs, s, c, served)
+}
