@@ -71,6 +71,26 @@ func TestGlanceRoundTrip(t *testing.T) {
 		t.Fatalf("list --ref:\n%s", list)
 	}
 
+	// Image properties are not trusted: with a remote that requires signed
+	// commits, the unsigned commit an image names is refused after resolving.
+	t.Run("signature-required", func(t *testing.T) {
+		client := filepath.Join(t.TempDir(), "client")
+		gostree(t, "init", "--repo="+client, "--mode=bare-user")
+		gostree(t, "--repo="+client, "remote", "add", "--set=gpg-verify=true", "trusted", publicURL)
+		msg := gostreeFails(t, "--repo="+client, "glance", "pull", "--remote=trusted", swiftImage)
+		if !strings.Contains(msg, "pulling commit "+commit) || !strings.Contains(msg, "gpg") {
+			t.Fatalf("pull of an unsigned commit from a remote requiring signatures: %s", msg)
+		}
+		if refs := gostree(t, "--repo="+client, "refs"); strings.TrimSpace(refs) != "" {
+			t.Fatalf("refs written although the pull was refused: %s", refs)
+		}
+		gostree(t, "--repo="+client, "remote", "add", "--no-gpg-verify", "open", publicURL)
+		gostree(t, "--repo="+client, "glance", "pull", "--remote=open", swiftImage)
+		if got := strings.TrimSpace(gostree(t, "--repo="+client, "rev-parse", "open:"+ref)); got != commit {
+			t.Fatalf("glance pull --remote=open set open:%s to %s, want %s", ref, got, commit)
+		}
+	})
+
 	for name, image := range map[string]string{"swift": swiftImage, "http": httpImage} {
 		t.Run(name, func(t *testing.T) {
 			client := filepath.Join(t.TempDir(), "client")
