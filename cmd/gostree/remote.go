@@ -38,6 +38,7 @@ func newRemoteCommand(g *globalOptions) *cobra.Command {
 		newRemoteShowURLCommand(g, &rd),
 		newRemoteSummaryCommand(g, &rd),
 		newRemoteRefsCommand(g, &rd),
+		newRemoteGPGImportCommand(g, &rd),
 	)
 	return cmd
 }
