@@ -377,9 +377,10 @@ type Collector struct {
 	cache *Cache
 	hc    *http.Client
 
-	mu      sync.Mutex
-	sources map[string]builtSource
-	now     func() time.Time
+	mu        sync.Mutex
+	sources   map[string]builtSource
+	effective *Config // transport in use after the last Collect
+	now       func() time.Time
 }
 
 type builtSource struct {
@@ -426,6 +427,9 @@ func (c *Collector) Collect(ctx context.Context) (*Collection, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	cfg := c.base
+	if c.effective != nil {
+		cfg = *c.effective
+	}
 	var (
 		res     *Collection
 		ignored []string
@@ -452,6 +456,7 @@ func (c *Collector) Collect(ctx context.Context) (*Collection, error) {
 	}
 	res.Ignored = ignored
 	res.Collectors = slices.Clone(cfg.collectors())
+	c.effective = &cfg
 	merged, err := Merge(res.Docs)
 	if err != nil {
 		return nil, err
@@ -468,9 +473,22 @@ func sameTransport(a, b Config) bool {
 }
 
 // transportFrom applies the os-collect-config key of the documents of
-// trusted sources on top of the base configuration.
+// trusted sources on top of the base configuration. The bootstrap
+// documents (heat_local, config_drive: their latest cached copies, when
+// they are among the configured sources) are the lowest layer even when
+// the current transport no longer polls them, so a remote document
+// without an os-collect-config key does not send the agent back to its
+// defaults.
 func (c *Collector) transportFrom(res *Collection) (Config, []string, error) {
 	var trusted []Doc
+	for _, name := range []string{SourceHeatLocal, SourceConfigDrive} {
+		if !slices.Contains(c.base.collectors(), name) {
+			continue
+		}
+		if raw, err := c.cache.Latest(name); err == nil {
+			trusted = append(trusted, Doc{Key: name, Raw: raw})
+		}
+	}
 	for _, d := range res.Docs {
 		src, _, _ := strings.Cut(d.Key, "/")
 		if transportSources[src] {
