@@ -32,8 +32,9 @@ type DeltaGenerateOptions struct {
 	// Inline stores the parts inside the superblock (`--inline`).
 	Inline bool
 	// MaxChunkSize is the largest uncompressed part payload (objects
-	// larger than it get a part of their own); 0 means 32 MiB, ostree's
-	// default.
+	// larger than it get a part of their own); 0 means 16 MiB (ostree's
+	// default is 32: smaller parts spread better over the CPUs, here and
+	// on the client).
 	MaxChunkSize int64
 	// MinFallbackSize: content objects larger than this are not put in
 	// parts but listed as fallback objects the client fetches plainly
@@ -57,7 +58,7 @@ type DeltaStats struct {
 }
 
 const (
-	defaultDeltaChunk    = 32 << 20
+	defaultDeltaChunk    = 16 << 20
 	defaultDeltaFallback = 4 << 20
 	// deltaXZDict is the xz dictionary of generated parts: small, since
 	// ulikunitz/xz's encoder slows down with bigger ones for little gain
@@ -160,7 +161,9 @@ func (r *Repo) GenerateStaticDelta(ctx context.Context, o DeltaGenerateOptions) 
 					fallbacks = append(fallbacks, DeltaFallback{Object: n, Size: uint64(st.Size()), USize: uint64(usize)})
 					continue
 				}
-				incompressible = usize >= 4096 && st.Size()*10 >= usize*9
+				// LZMA is slowest on data that gains little: zlib at
+				// half the size or worse means "store".
+				incompressible = usize >= 4096 && st.Size()*2 >= usize
 			}
 		} else if o.MinFallbackSize > 0 && usize > o.MinFallbackSize && fi.IsRegular() {
 			// Fallbacks are fetched as archive objects: their compressed
@@ -395,27 +398,31 @@ func (r *Repo) buildDeltaPart(items []deltaItem, compress bool) ([]byte, DeltaPa
 	if len(xattrs) == 0 {
 		xattrs = []Xattrs{nil}
 	}
-	payload := encodeDeltaPayload(modes, xattrs, blob, ops)
-	blob = nil
 	// Always xz: ostree fails on uncompressed part files (see xzStored).
-	file := make([]byte, 1, len(payload)/2+64)
-	file[0] = deltaCompXZ
+	var file []byte
 	if compress {
-		w := bytes.NewBuffer(file)
+		w := bytes.NewBuffer(make([]byte, 0, len(blob)/3+64))
+		w.WriteByte(deltaCompXZ)
 		zw, err := xz.WriterConfig{DictCap: deltaXZDict}.NewWriter(w)
 		if err != nil {
 			return nil, hdr, err
 		}
-		if _, err := zw.Write(payload); err != nil {
+		size, err := writeDeltaPayload(zw, modes, xattrs, blob, ops)
+		if err != nil {
 			return nil, hdr, err
 		}
 		if err := zw.Close(); err != nil {
 			return nil, hdr, err
 		}
 		file = w.Bytes()
+		if int64(len(file)) > size+size/256+64 { // did not pay off
+			compress = false
+		}
 	}
-	if !compress || len(file) > len(payload)+len(payload)/256+64 { // did not pay off
-		file = append(file[:1], xzStored(payload)...)
+	if !compress {
+		payload := encodeDeltaPayload(modes, xattrs, blob, ops)
+		blob = nil
+		file = append([]byte{deltaCompXZ}, xzStored(payload)...)
 	}
 	hdr.Checksum = SumBytes(file)
 	hdr.Size = uint64(len(file))

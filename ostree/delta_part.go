@@ -248,6 +248,15 @@ func parseDeltaPayload(r region) (*deltaPayload, error) {
 
 // encodeDeltaPayload serialises a payload held in memory.
 func encodeDeltaPayload(modes []deltaMode, xattrs []Xattrs, blob, ops []byte) []byte {
+	var b bytes.Buffer
+	writeDeltaPayload(&b, modes, xattrs, blob, ops)
+	return b.Bytes()
+}
+
+// writeDeltaPayload writes the payload (a(uuu)aa(ayay)ayay) to w without
+// copying blob: the tables, blob, opcodes, then the tuple's framing
+// offsets (normal form). It returns the payload size.
+func writeDeltaPayload(w io.Writer, modes []deltaMode, xattrs []Xattrs, blob, ops []byte) (int64, error) {
 	mv := make([]any, len(modes))
 	for i, m := range modes {
 		mv[i] = []any{bits.ReverseBytes32(m.uid), bits.ReverseBytes32(m.gid), bits.ReverseBytes32(m.mode)}
@@ -256,7 +265,31 @@ func encodeDeltaPayload(modes []deltaMode, xattrs []Xattrs, blob, ops []byte) []
 	for i, x := range xattrs {
 		xv[i] = x.gv()
 	}
-	return gvariant.MustMarshal(gvariant.MustType(deltaPartSig), []any{mv, xv, nonNilBytes(blob), nonNilBytes(ops)})
+	mb := gvariant.MustMarshal(typeDeltaModes, mv)
+	xb := gvariant.MustMarshal(typeDeltaXattrs, xv)
+	body := uint64(len(mb) + len(xb) + len(blob) + len(ops))
+	wd := 1
+	for ; wd < 8; wd *= 2 {
+		if body+uint64(3*wd) <= uint64(1)<<(8*wd)-1 {
+			break
+		}
+	}
+	ends := []uint64{uint64(len(mb) + len(xb) + len(blob)), uint64(len(mb) + len(xb)), uint64(len(mb))}
+	var tail []byte
+	for _, e := range ends {
+		for i := 0; i < wd; i++ {
+			tail = append(tail, byte(e>>(8*i)))
+		}
+	}
+	var n int64
+	for _, part := range [][]byte{mb, xb, blob, ops, tail} {
+		k, err := w.Write(part)
+		n += int64(k)
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 // readDeltaPart reads a part file from rd into a spill buffer in dir,
