@@ -225,14 +225,14 @@ func (s *Sysroot) FinalizeStaged(ctx context.Context, etcOpts etcmerge.Options) 
 	if err := os.Remove(s.stagedPath()); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
-	staged.Staged = false
-	staged.Kargs = st.kargs
 	list := []*Deployment{staged}
 	for _, d := range s.nonStaged() {
 		if d.OSName != staged.OSName || d.Pinned() || d.Booted || d.same(merge) {
 			list = append(list, d)
 		}
 	}
+	staged.Staged = false
+	staged.Kargs = st.kargs
 	tries := map[*Deployment]int{}
 	if st.tries > 0 {
 		tries[staged] = st.tries
