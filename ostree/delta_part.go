@@ -1,6 +1,7 @@
 package ostree
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
@@ -337,7 +338,9 @@ func decompressDeltaPart(part region, dir string) (*spill, error) {
 		}
 		return out, nil
 	case deltaCompXZ:
-		zr, err := xz.NewReader(body.reader())
+		// ulikunitz/xz reads its input a byte at a time: buffer it, or a
+		// part spilled to a file costs a pread per byte.
+		zr, err := xz.NewReader(bufio.NewReaderSize(body.reader(), 64<<10))
 		if err != nil {
 			return nil, deltaErr("part: xz: %v", err)
 		}
