@@ -79,6 +79,7 @@ fuzz:
 bench: build
 	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) ./...
 	bash scripts/bench-compare.sh
+	bash scripts/bench-delta.sh
 
 demo:
 	bash scripts/demo.sh
