@@ -296,13 +296,28 @@ func TestProtectedSecretKeyFile(t *testing.T) {
 	if res := (&GPGVerifier{Keyring: kr}).CheckSignatures([]byte("data"), [][]byte{sig}); len(res) != 1 || !res[0].Valid() {
 		t.Fatalf("%+v", res)
 	}
-	// The same key straight from the GnuPG home is protected there: a
-	// clear error pointing to --gpg-key-file.
+	// The same key straight from the GnuPG home (protected there with
+	// openpgp-s2k3-ocb-aes): locked without the passphrase, refused with a
+	// wrong one, usable with the right one.
 	home, err := LoadGnuPGHome(h.dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := home.SigningKey(fpr, time.Now()); err == nil || !strings.Contains(err.Error(), "--gpg-key-file") {
+	if _, err := home.SigningKey(fpr, time.Now()); err == nil || !strings.Contains(err.Error(), "--gpg-passphrase-file") {
 		t.Fatalf("protected key in GnuPG home: %v", err)
+	}
+	if _, err := LoadGnuPGHome(h.dir, []byte("nope")); err == nil || !strings.Contains(err.Error(), "wrong passphrase") {
+		t.Fatalf("wrong passphrase for the GnuPG home: %v", err)
+	}
+	home, err = LoadGnuPGHome(h.dir, []byte("s3cret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig, err = SignGPG(home, fpr, []byte("data"), SignOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := (&GPGVerifier{Keyring: kr}).CheckSignatures([]byte("data"), [][]byte{sig}); len(res) != 1 || !res[0].Valid() {
+		t.Fatalf("signature by the unlocked GnuPG-home key: %+v", res)
 	}
 }

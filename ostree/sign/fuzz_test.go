@@ -3,6 +3,7 @@ package sign
 import (
 	"bytes"
 	"os"
+	"strings"
 	"testing"
 	"time"
 )
@@ -63,6 +64,25 @@ func TestRealKeyFiles(t *testing.T) {
 	res := (&GPGVerifier{Keyring: kr, Now: func() time.Time { return time.Unix(1600003700, 0) }}).CheckSignatures([]byte("x"), [][]byte{sig})
 	if len(res) != 1 || !res[0].Valid() {
 		t.Fatalf("%+v", res)
+	}
+}
+
+// A key protected by gpg-agent (OCB) unlocks with its passphrase only.
+func TestAgentKeyProtection(t *testing.T) {
+	b := readTestdata(t, "agent-protected.key")
+	sk, err := parseAgentKey(b)
+	if err != nil || !sk.protected {
+		t.Fatalf("%v %+v", err, sk)
+	}
+	if err := sk.unprotect([]byte("S3cret")); err == nil || !strings.Contains(err.Error(), "wrong passphrase") {
+		t.Fatalf("wrong passphrase: %v", err)
+	}
+	sk, _ = parseAgentKey(b)
+	if err := sk.unprotect([]byte("s3cret")); err != nil {
+		t.Fatal(err)
+	}
+	if sk.protected || len(sk.params["d"]) == 0 {
+		t.Fatalf("%+v", sk)
 	}
 }
 
@@ -168,6 +188,7 @@ func FuzzParseKeybox(f *testing.F) {
 
 func FuzzParseAgentKey(f *testing.F) {
 	f.Add(readTestdata(f, "agent-ed25519.key"))
+	f.Add(readTestdata(f, "agent-protected.key"))
 	f.Add([]byte("(11:private-key(3:ecc(5:curve7:Ed25519)(1:q3:abc)(1:d|AAEC|)))"))
 	f.Add([]byte(`(protected-private-key (rsa (n #00C1#)(e #010001#)(protected openpgp-s2k3-ocb-aes ((sha1 #0102# "1024") #00#) #00#)))`))
 	f.Fuzz(func(t *testing.T, b []byte) {

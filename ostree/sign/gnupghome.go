@@ -2,7 +2,11 @@ package sign
 
 import (
 	"bytes"
+	"crypto/aes"
+	"crypto/cipher"
+	ed25519std "crypto/ed25519"
 	"crypto/rsa"
+	"crypto/sha1"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
@@ -14,9 +18,11 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/ProtonMail/go-crypto/ocb"
 	"github.com/ProtonMail/go-crypto/openpgp/ecdsa"
 	"github.com/ProtonMail/go-crypto/openpgp/eddsa"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
+	"github.com/ProtonMail/go-crypto/openpgp/s2k"
 )
 
 // LoadGnuPGHome reads the keys of a GnuPG 2.1+ home directory: public keys
@@ -79,6 +85,11 @@ func LoadGnuPGHome(dir string, passphrase []byte) (*Keyring, error) {
 			kr.Skipped = append(kr.Skipped, fmt.Sprintf("%s: %v", n, err))
 			continue
 		}
+		if sk.protected && passphrase != nil {
+			if err := sk.unprotect(passphrase); err != nil {
+				return nil, fmt.Errorf("secret key %s: %w", n, err)
+			}
+		}
 		if sk.protected {
 			protected = append(protected, n)
 		}
@@ -133,6 +144,7 @@ type agentKey struct {
 	params    map[string][]byte // q, d, n, e, p, q ...
 	curve     string
 	protected bool
+	algList   []any // the parsed (ALG (param value)...) list
 }
 
 // parseAgentKey parses a private-keys-v1.d file: the extended format
@@ -187,7 +199,14 @@ func parseAgentKey(b []byte) (*agentKey, error) {
 	}
 	name, _ := alg[0].([]byte)
 	k.alg = string(name)
-	for _, e := range alg[1:] {
+	k.algList = alg
+	k.addParams(alg[1:])
+	return k, nil
+}
+
+// addParams records (name value) pairs.
+func (k *agentKey) addParams(items []any) {
+	for _, e := range items {
 		l, ok := e.([]any)
 		if !ok || len(l) < 2 {
 			continue
@@ -202,7 +221,6 @@ func parseAgentKey(b []byte) (*agentKey, error) {
 		}
 		k.params[string(pn)] = pv
 	}
-	return k, nil
 }
 
 // parseSexp parses one S-expression (canonical or advanced transport
@@ -386,6 +404,143 @@ func (sk *agentKey) privateFor(pk *packet.PublicKey) *packet.PrivateKey {
 		}
 		priv.Precompute()
 		return &packet.PrivateKey{PublicKey: *pk, PrivateKey: priv}
+	}
+	return nil
+}
+
+// canonicalSexp encodes a parsed S-expression in canonical form.
+func canonicalSexp(v any, b *bytes.Buffer) {
+	switch x := v.(type) {
+	case []byte:
+		fmt.Fprintf(b, "%d:", len(x))
+		b.Write(x)
+	case []any:
+		b.WriteByte('(')
+		for _, e := range x {
+			canonicalSexp(e, b)
+		}
+		b.WriteByte(')')
+	}
+}
+
+func atomName(v any) string {
+	if l, ok := v.([]any); ok && len(l) > 0 {
+		if a, ok := l[0].([]byte); ok {
+			return string(a)
+		}
+	}
+	return ""
+}
+
+// unprotect decrypts a protected agent key with passphrase, as gpg-agent
+// does: the key is derived with OpenPGP's iterated and salted S2K (SHA-1)
+// into an AES-128 key; OCB mode authenticates the public parameters as
+// associated data, CBC mode carries a SHA-1 of the key instead.
+func (k *agentKey) unprotect(passphrase []byte) error {
+	var prot []any
+	for _, e := range k.algList[1:] {
+		if atomName(e) == "protected" {
+			prot = e.([]any)
+		}
+	}
+	if len(prot) != 4 {
+		return errors.New("malformed protected key")
+	}
+	mode, _ := prot[1].([]byte)
+	params, _ := prot[2].([]any)
+	ct, _ := prot[3].([]byte)
+	if len(params) != 2 || ct == nil {
+		return errors.New("malformed protection parameters")
+	}
+	s2kp, _ := params[0].([]any)
+	iv, _ := params[1].([]byte)
+	if len(s2kp) != 3 || atomName(s2kp) != "sha1" {
+		return errors.New("unsupported key protection S2K (want sha1)")
+	}
+	salt, _ := s2kp[1].([]byte)
+	countStr, _ := s2kp[2].([]byte)
+	var count int
+	if _, err := fmt.Sscanf(string(countStr), "%d", &count); err != nil || count < 1024 || count > 1<<31 || len(salt) != 8 {
+		return errors.New("invalid key protection S2K parameters")
+	}
+	key := make([]byte, 16)
+	s2k.Iterated(key, sha1.New(), passphrase, salt, count)
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return err
+	}
+	var plain []byte
+	switch string(mode) {
+	case "openpgp-s2k3-ocb-aes":
+		aead, err := ocb.NewOCBWithNonceAndTagSize(block, len(iv), 16)
+		if err != nil || len(iv) != 12 {
+			return errors.New("invalid OCB nonce")
+		}
+		// The associated data is the canonical algorithm list without the
+		// protected element (and, depending on when it was added, without
+		// protected-at).
+		for _, skipAt := range []bool{false, true} {
+			var rest []any
+			for _, e := range k.algList {
+				n := atomName(e)
+				if n == "protected" || (skipAt && n == "protected-at") {
+					continue
+				}
+				rest = append(rest, e)
+			}
+			var aad bytes.Buffer
+			canonicalSexp(rest, &aad)
+			if plain, err = aead.Open(nil, iv, ct, aad.Bytes()); err == nil {
+				break
+			}
+		}
+		if plain == nil {
+			return errors.New("wrong passphrase (the protected key does not authenticate)")
+		}
+	case "openpgp-s2k3-sha1-aes-cbc":
+		if len(iv) != aes.BlockSize || len(ct) == 0 || len(ct)%aes.BlockSize != 0 {
+			return errors.New("invalid CBC-protected key")
+		}
+		plain = make([]byte, len(ct))
+		cipher.NewCBCDecrypter(block, iv).CryptBlocks(plain, ct)
+	default:
+		return fmt.Errorf("unsupported key protection %q", mode)
+	}
+	v, _, err := parseSexp(plain, 0)
+	l, ok := v.([]any)
+	if err != nil || !ok || len(l) == 0 {
+		return errors.New("wrong passphrase (the decrypted key is not readable)")
+	}
+	if first, ok := l[0].([]any); ok {
+		if _, nested := first[0].([]any); nested {
+			l = first // CBC: ((params...)(hash sha1 #..#))
+		}
+	}
+	k.addParams(l)
+	if err := k.checkConsistent(); err != nil {
+		return errors.New("wrong passphrase (the decrypted key does not match its public key)")
+	}
+	k.protected = false
+	return nil
+}
+
+// checkConsistent verifies that the secret parameters belong to the public
+// ones where that is cheap (EdDSA).
+func (k *agentKey) checkConsistent() error {
+	if k.alg == "ecc" && k.curve == "Ed25519" {
+		d := k.params["d"]
+		if len(d) == 0 || len(d) > 32 {
+			return errors.New("bad secret")
+		}
+		seed := make([]byte, 32)
+		copy(seed[32-len(d):], d)
+		pub := ed25519std.NewKeyFromSeed(seed).Public().(ed25519std.PublicKey)
+		if !bytes.Equal(trimZeros(k.params["q"]), trimZeros(append([]byte{0x40}, pub...))) {
+			return errors.New("mismatch")
+		}
+	}
+	if k.alg == "rsa" && len(k.params["d"]) == 0 {
+		return errors.New("bad secret")
 	}
 	return nil
 }

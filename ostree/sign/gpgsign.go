@@ -179,7 +179,7 @@ func (kr *Keyring) SigningKey(id string, now time.Time) (*SigningKey, error) {
 	if len(reasons) > 0 {
 		hint := ""
 		if kr.lockedHint {
-			hint = " (GnuPG-protected secret keys cannot be read from a GnuPG home: export the key with gpg --export-secret-keys and use --gpg-key-file with --gpg-passphrase-file)"
+			hint = " (the key is protected by a passphrase in the GnuPG home: give it with --gpg-passphrase-file)"
 		}
 		return nil, fmt.Errorf("no usable signing key for %q: %s%s", id, reasons[0], hint)
 	}
