@@ -13,7 +13,9 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/textproto"
+	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 )
 
@@ -191,4 +193,50 @@ func CFNInitData(userData []byte) (json.RawMessage, error) {
 		return obj, nil
 	}
 	return nil, errors.New("MIME user data: too many parts")
+}
+
+// FindConfigDrive returns the device labelled config-2 (through
+// /dev/disk/by-label, which udev maintains) and, when it is mounted
+// already, its mount point from /proc/self/mounts. dev is "" when there is
+// no config drive. Mounting it (read-only) is the caller's job.
+func FindConfigDrive() (dev, mountPoint string, err error) {
+	return findConfigDrive("/dev/disk/by-label", "/proc/self/mounts")
+}
+
+func findConfigDrive(byLabel, mounts string) (string, string, error) {
+	dev, err := filepath.EvalSymlinks(filepath.Join(byLabel, ConfigDriveLabel))
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", "", nil
+	}
+	if err != nil {
+		return "", "", fmt.Errorf("config drive: %w", err)
+	}
+	b, err := os.ReadFile(mounts)
+	if err != nil {
+		return dev, "", fmt.Errorf("config drive: %w", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 3 && f[0] == dev && (f[2] == "iso9660" || f[2] == "vfat") {
+			return dev, unescapeMount(f[1]), nil
+		}
+	}
+	return dev, "", nil
+}
+
+// unescapeMount undoes the octal escapes (\040 for a space) of
+// /proc/self/mounts.
+func unescapeMount(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+4 <= len(s) {
+			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(n))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }
