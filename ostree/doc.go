@@ -16,6 +16,10 @@
 //   - Writes go through a Txn: objects are staged in a private directory,
 //     synced, and renamed into objects/ on Commit; refs are published
 //     last. A crash leaves either the old repository or the new one.
+//   - A static delta (deltas/…: a superblock and parts) carries the
+//     objects a client lacks to go from one commit to another, or from
+//     nothing; Txn.ApplyStaticDelta verifies and applies one through a
+//     fetch function, Repo.GenerateStaticDelta writes one.
 //   - Every object read from disk is verified before use; decoders
 //     reject anything that is not GVariant normal form or breaks OSTree's
 //     rules (names, sort order, checksum lengths, modes), returning errors
