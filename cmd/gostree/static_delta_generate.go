@@ -10,7 +10,7 @@ import (
 
 func newStaticDeltaGenerateCommand(g *globalOptions) *cobra.Command {
 	var from, to string
-	var empty, inline, ifNotExists bool
+	var empty, inline, ifNotExists, disableBsdiff bool
 	var maxChunk, minFallback int64
 	var jobs int
 	cmd := &cobra.Command{
@@ -81,5 +81,6 @@ func newStaticDeltaGenerateCommand(g *globalOptions) *cobra.Command {
 	f.Int64Var(&maxChunk, "max-chunk-size", 16, "maximum uncompressed size of a part in megabytes")
 	f.Int64Var(&minFallback, "min-fallback-size", 4, "minimum uncompressed size in megabytes of an object fetched plainly (0: never)")
 	f.IntVar(&jobs, "jobs", 0, "parts compressed in parallel (default: number of CPUs)")
+	f.BoolVar(&disableBsdiff, "disable-bsdiff", false, "accepted for compatibility: gostree sends new objects whole and never uses bsdiff")
 	return cmd
 }
