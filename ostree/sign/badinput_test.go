@@ -321,3 +321,28 @@ func TestProtectedSecretKeyFile(t *testing.T) {
 		t.Fatalf("signature by the unlocked GnuPG-home key: %+v", res)
 	}
 }
+
+// The pull calls one RemoteVerifier from several workers.
+func TestRemoteVerifierConcurrent(t *testing.T) {
+	v := loadSigVectors(t)
+	commit := mustHex(t, commitBHex)
+	c := ostree.SumBytes(commit)
+	summary := mustHex(t, summaryHex)
+	rv := vectorVerifier(t, v, cfg{"sign-verify": "true"})
+	both, _ := DecodeDetached(v.commitMeta)
+	both = WithEd25519Signature(both, v.edCommitSig)
+	errs := make(chan error, 16)
+	for i := 0; i < 8; i++ {
+		go func() {
+			errs <- rv.VerifyCommit(context.Background(), c, commit, both)
+		}()
+		go func() {
+			errs <- rv.VerifySummaryBytes(context.Background(), summary, v.summarySig)
+		}()
+	}
+	for i := 0; i < 16; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
