@@ -169,6 +169,9 @@ type Desired struct {
 	DeploymentID   string `json:"deployment_id,omitempty"`
 	DeploymentName string `json:"deployment_name,omitempty"`
 	Action         string `json:"action,omitempty"`
+	// ServerID is deploy_server_id: the server (or deployed server) the
+	// deployment is for.
+	ServerID string `json:"server_id,omitempty"`
 	// Commit is the exact target (input ostree_commit, required).
 	Commit  ostree.Checksum `json:"commit"`
 	Ref     string          `json:"ref,omitempty"`
@@ -294,6 +297,7 @@ func parseDeploymentItem(item json.RawMessage) (DeploymentRequest, bool, error) 
 	des.DeploymentID = d.ID
 	des.DeploymentName = d.Name
 	des.Action, _, _ = stringInput(&d, "deploy_action", where)
+	des.ServerID, _, _ = stringInput(&d, "deploy_server_id", where)
 	des.Signal = sig
 	des.Outputs = d.Outputs
 	req.Desired = des

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -48,8 +49,18 @@ func TestParseWantedSample(t *testing.T) {
 		len(d.Reboot.Windows[0].Days) != 2 || d.Reboot.Windows[0].Days[1] != time.Sunday {
 		t.Errorf("reboot: %+v", d.Reboot)
 	}
-	if d.AllowDowngrade {
-		t.Error("allow_downgrade false read as true")
+	if d.AllowDowngrade || d.ServerID != "1f0d7c43-2e4f-4b4f-a6c3-4f7d1d9e2a11" {
+		t.Errorf("allow_downgrade %v server %q", d.AllowDowngrade, d.ServerID)
+	}
+	// The agent persists what it works on (in a 0600 state file): the
+	// JSON form must round-trip.
+	b, err := json.Marshal(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Desired
+	if err := json.Unmarshal(b, &back); err != nil || !reflect.DeepEqual(&back, d) {
+		t.Fatalf("round trip: %v\n%+v\n%+v", err, back, *d)
 	}
 	s := d.Signal
 	if s.Transport != TempURLSignal || s.Verb != "PUT" || !strings.Contains(s.URL, "temp_url_sig=") || s.StackID != "overcloud-Compute-0/9b2d7d1e-6a4c-4b8e-8f0e-3c1d2b7a9e55" {
