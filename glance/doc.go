@@ -12,7 +12,13 @@
 //	ostree_repo     where to pull it from: swift://CONTAINER[/PREFIX] or
 //	                an http(s):// URL of the repository
 //
-// and the tag "ostree". It holds no image data (a pointer image).
+// and the tag "ostree". By default it holds no image data (a pointer
+// image). With a payload (PublishOptions.Payload) the image data is a
+// self-contained static delta to the commit, from scratch or from the
+// commit in ostree_delta_from (ostree_payload=static-delta):
+// DownloadPayload fetches it with byte-range resume and checks it against
+// Glance's os_hash_value; ApplyPayload verifies the commit's signature
+// (when given a verifier) and applies it in one transaction.
 //
 // Image properties are NOT a trust anchor: anyone who may edit the image
 // can change them. They say which commit to fetch and from where; whether

@@ -93,6 +93,21 @@ type Version struct {
 	Source  Source
 	Tags    []string
 	Created time.Time
+	// Payload: ostree_payload=static-delta, the image data is an inline
+	// static delta to Commit from PayloadFrom (zero: from scratch), of
+	// PayloadSize bytes with Glance's multihash PayloadHashAlgo/PayloadHash.
+	Payload         string
+	PayloadFrom     ostree.Checksum
+	PayloadSize     int64
+	PayloadHashAlgo string
+	PayloadHash     string
+	Status          string
+}
+
+// HasPayload reports whether the image carries a static-delta payload
+// that can be downloaded.
+func (v *Version) HasPayload() bool {
+	return v.Payload == PayloadStaticDelta && v.Status == "active" && v.PayloadSize > 0
 }
 
 // Client publishes and resolves versions in Glance.
@@ -117,6 +132,8 @@ type PublishOptions struct {
 	Tags []string
 	// Visibility: "private" (default), "shared", "community" or "public".
 	Visibility string
+	// Payload, if set, is uploaded as the image data (a static delta).
+	Payload *Payload
 }
 
 var tagRE = regexp.MustCompile(`^[^/,\x00-\x1f]{1,255}$`)
@@ -160,6 +177,12 @@ func (c *Client) Publish(ctx context.Context, o PublishOptions) (*Version, error
 		}
 	}
 	props := map[string]string{PropCommit: o.Commit.String(), PropRepo: src.String()}
+	if o.Payload != nil {
+		props[PropPayload] = PayloadStaticDelta
+		if !o.Payload.From.IsZero() {
+			props[PropDeltaFrom] = o.Payload.From.String()
+		}
+	}
 	for k, v := range map[string]string{PropRef: o.Ref, PropVersion: o.Version, PropOSName: o.OSName} {
 		if v != "" {
 			props[k] = v
@@ -178,6 +201,20 @@ func (c *Client) Publish(ctx context.Context, o PublishOptions) (*Version, error
 	img, err := images.Create(ctx, c.c, opts).Extract()
 	if err != nil {
 		return nil, fmt.Errorf("glance publish: creating image %q: %w", name, describe(err))
+	}
+	if o.Payload != nil {
+		if err := c.uploadPayload(ctx, img.ID, o.Payload); err != nil {
+			// Nothing half-published: an image promising a payload it lacks is removed.
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+			defer cancel()
+			if derr := images.Delete(dctx, c.c, img.ID).ExtractErr(); derr != nil {
+				return nil, fmt.Errorf("glance publish: uploading the payload of image %s: %w (and deleting the image failed: %v)", img.ID, err, describe(derr))
+			}
+			return nil, fmt.Errorf("glance publish: uploading the payload of image %s (deleted again): %w", img.ID, err)
+		}
+		if img, err = images.Get(ctx, c.c, img.ID).Extract(); err != nil {
+			return nil, fmt.Errorf("glance publish: %w", describe(err))
+		}
 	}
 	return versionOf(img)
 }
@@ -298,7 +335,16 @@ func versionOf(img *images.Image) (*Version, error) {
 		return s
 	}
 	v := &Version{ImageID: img.ID, Name: img.Name, Ref: prop(PropRef), Version: prop(PropVersion),
-		OSName: prop(PropOSName), Tags: img.Tags, Created: img.CreatedAt}
+		OSName: prop(PropOSName), Tags: img.Tags, Created: img.CreatedAt, Status: string(img.Status),
+		Payload: prop(PropPayload), PayloadSize: img.SizeBytes,
+		PayloadHashAlgo: prop("os_hash_algo"), PayloadHash: prop("os_hash_value")}
+	if f := prop(PropDeltaFrom); f != "" {
+		c, err := ostree.ParseChecksum(f)
+		if err != nil {
+			return nil, fmt.Errorf("image %s (%s): property %s: %w: %w", img.ID, img.Name, PropDeltaFrom, err, ErrNotPublished)
+		}
+		v.PayloadFrom = c
+	}
 	cs := prop(PropCommit)
 	if cs == "" {
 		return nil, fmt.Errorf("image %s (%s): %w", img.ID, img.Name, ErrNotPublished)

@@ -74,4 +74,11 @@ func printVersion(w interface{ Write([]byte) (int, error) }, v *glance.Version) 
 		}
 	}
 	fmt.Fprintf(w, "source   %s\n", v.Source)
+	if v.Payload != "" {
+		from := "scratch"
+		if !v.PayloadFrom.IsZero() {
+			from = v.PayloadFrom.String()
+		}
+		fmt.Fprintf(w, "payload  %s from %s, %d bytes, %s %s\n", v.Payload, from, v.PayloadSize, v.PayloadHashAlgo, v.PayloadHash)
+	}
 }

@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -11,9 +13,11 @@ import (
 
 func newGlancePublishCommand(g *globalOptions, f *osFlags) *cobra.Command {
 	var (
-		o       glance.PublishOptions
-		source  string
-		noCheck bool
+		o           glance.PublishOptions
+		source      string
+		noCheck     bool
+		payload     bool
+		payloadFrom string
 	)
 	cmd := &cobra.Command{
 		Use:   "publish --source swift://C[/P]|URL [--name N] [--tag T]... REF|COMMIT",
@@ -22,7 +26,10 @@ func newGlancePublishCommand(g *globalOptions, f *osFlags) *cobra.Command {
 --repo: ostree_commit, ostree_ref (when a ref is given, or --ref), ostree_version
 (the commit's version, or --version), ostree_osname (--osname) and ostree_repo
 (--source). The image is tagged "ostree" and --tag values. Unless --no-check,
-the commit must already be published at the source (swift push first).`,
+the commit must already be published at the source (swift push first).
+With --payload the image data is a self-contained static delta to the commit
+(from scratch, or from --payload-from), which glance pull downloads (resuming
+cut transfers) and applies instead of fetching objects from the source.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -37,7 +44,7 @@ the commit must already be published at the source (swift push first).`,
 			if err != nil {
 				return err
 			}
-			r.Close()
+			defer r.Close()
 			o.Commit, o.Source = commit, src
 			if o.Ref == "" && !ostree.IsValidChecksum(args[0]) {
 				if err := ostree.ValidateRefName(args[0]); err == nil {
@@ -60,6 +67,28 @@ the commit must already be published at the source (swift push first).`,
 					return fmt.Errorf("%w (publish it there first, or use --no-check)", err)
 				}
 			}
+			if payload || payloadFrom != "" {
+				var from ostree.Checksum
+				if payloadFrom != "" {
+					if from, err = r.ResolveRev(payloadFrom); err != nil {
+						return fmt.Errorf("--payload-from: %w", err)
+					}
+				}
+				// Self-contained: every object inline, no fallback objects to fetch.
+				if _, _, err := r.GenerateStaticDelta(ctx, ostree.DeltaGenerateOptions{From: from, To: commit, Inline: true, MinFallbackSize: -1}); err != nil {
+					return fmt.Errorf("generating the payload: %w", err)
+				}
+				pf, err := os.Open(filepath.Join(r.Path(), ostree.StaticDeltaSuperblockPath(from, commit)))
+				if err != nil {
+					return fmt.Errorf("generating the payload: %w", err)
+				}
+				defer pf.Close()
+				fi, err := pf.Stat()
+				if err != nil {
+					return err
+				}
+				o.Payload = &glance.Payload{Data: pf, Size: fi.Size(), From: from}
+			}
 			v, err := gc.Publish(ctx, o)
 			if err != nil {
 				return err
@@ -77,5 +106,7 @@ the commit must already be published at the source (swift push first).`,
 	fl.StringArrayVar(&o.Tags, "tag", nil, "image tag (repeatable); \"ostree\" is always added")
 	fl.StringVar(&o.Visibility, "visibility", "", "image visibility: private (default), shared, community or public")
 	fl.BoolVar(&noCheck, "no-check", false, "do not check that the source has the commit")
+	fl.BoolVar(&payload, "payload", false, "upload a self-contained static delta to the commit as the image data (from scratch, or from --payload-from)")
+	fl.StringVar(&payloadFrom, "payload-from", "", "make the payload a delta from this commit (implies --payload)")
 	return cmd
 }

@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
+	"encoding/base64"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -174,5 +177,119 @@ func TestGlanceBadInput(t *testing.T) {
 	msg = gostreeFails(t, "glance", "list")
 	if !strings.Contains(msg, "wrong credentials") || strings.Contains(msg, "wrong-password-456") || strings.Contains(msg, vars["OS_PASSWORD"]) {
 		t.Fatalf("wrong password: %s", msg)
+	}
+}
+
+// TestGlancePayloadRoundTrip: publish --payload (a from-scratch delta as
+// the image data) → glance pull applies it → checkout; then v2 as a delta
+// from v1 for a client that has v1, refused for one that has not.
+func TestGlancePayloadRoundTrip(t *testing.T) {
+	osauthtest.Setup(t)
+	dir := t.TempDir()
+	repo := filepath.Join(dir, "repo")
+	tree := filepath.Join(dir, "tree")
+	makeRichTree(t, tree, false)
+	gostree(t, "init", "--repo="+repo, "--mode=archive")
+	ref := osauthtest.Name("payloados") + "/stable"
+	gostree(t, "--repo="+repo, "commit", "-b", ref, "--add-metadata-string=version=1", tree)
+	v1 := strings.TrimSpace(gostree(t, "--repo="+repo, "rev-parse", ref))
+	// The source is only a fallback here: the payload carries everything.
+	out := gostree(t, "--repo="+repo, "glance", "publish", "--no-check", "--source=swift://nowhere", "--payload", ref)
+	img1 := imageIDOf(t, out)
+	if !strings.Contains(out, "payload  static-delta from scratch") {
+		t.Fatalf("publish --payload:\n%s", out)
+	}
+
+	client := filepath.Join(t.TempDir(), "client")
+	gostree(t, "init", "--repo="+client, "--mode=bare-user")
+	out = gostree(t, "--repo="+client, "glance", "pull", img1)
+	if !strings.Contains(out, "applied the ") || !strings.Contains(out, v1) {
+		t.Fatalf("glance pull of a payload image:\n%s", out)
+	}
+	if got := strings.TrimSpace(gostree(t, "--repo="+client, "rev-parse", ref)); got != v1 {
+		t.Fatalf("%s = %s, want %s", ref, got, v1)
+	}
+	gostree(t, "--repo="+client, "fsck")
+	co := filepath.Join(t.TempDir(), "co")
+	gostree(t, "--repo="+client, "checkout", "-U", ref, co)
+	compareTrees(t, userModes(snapshotTree(t, tree, false, false)), userModes(snapshotTree(t, co, false, false)))
+	if ents, _ := filepath.Glob(filepath.Join(client, "tmp", "glance-payload-*")); len(ents) != 0 {
+		t.Fatalf("payload download left behind: %v", ents)
+	}
+
+	// v2 as a delta from v1.
+	if err := os.WriteFile(filepath.Join(tree, "v2-only"), []byte("second version"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	gostree(t, "--repo="+repo, "commit", "-b", ref, "--add-metadata-string=version=2", tree)
+	v2 := strings.TrimSpace(gostree(t, "--repo="+repo, "rev-parse", ref))
+	out = gostree(t, "--repo="+repo, "glance", "publish", "--no-check", "--source=swift://nowhere", "--payload-from="+v1, ref)
+	img2 := imageIDOf(t, out)
+	if !strings.Contains(out, "payload  static-delta from "+v1) {
+		t.Fatalf("publish --payload-from:\n%s", out)
+	}
+	gostree(t, "--repo="+client, "glance", "pull", img2)
+	if got := strings.TrimSpace(gostree(t, "--repo="+client, "rev-parse", ref)); got != v2 {
+		t.Fatalf("after the delta payload %s = %s, want %s", ref, got, v2)
+	}
+	gostree(t, "--repo="+client, "fsck")
+
+	fresh := filepath.Join(t.TempDir(), "fresh")
+	gostree(t, "init", "--repo="+fresh, "--mode=archive")
+	msg := gostreeFails(t, "--repo="+fresh, "glance", "pull", img2)
+	if !strings.Contains(msg, "delta from commit "+v1) || !strings.Contains(msg, "does not have") {
+		t.Fatalf("delta payload without its base: %s", msg)
+	}
+	if refs := strings.TrimSpace(gostree(t, "--repo="+fresh, "refs")); refs != "" {
+		t.Fatalf("refs written by a refused payload: %s", refs)
+	}
+	// A remote requiring signatures refuses the unsigned payload before applying it.
+	gostree(t, "--repo="+fresh, "remote", "add", "--set=gpg-verify=true", "trusted", "https://example.invalid/")
+	msg = gostreeFails(t, "--repo="+fresh, "glance", "pull", "--remote=trusted", img1)
+	if !strings.Contains(msg, "requires signed commits") && !strings.Contains(msg, "no signatures found") {
+		t.Fatalf("unsigned payload from a remote requiring signatures: %s", msg)
+	}
+	if refs := strings.TrimSpace(gostree(t, "--repo="+fresh, "refs")); refs != "" {
+		t.Fatalf("refs written by a refused payload: %s", refs)
+	}
+}
+
+// TestGlanceSignedPayload: the commit's ed25519 signature travels in the
+// payload and is verified before anything is written; a remote trusting
+// another key refuses it.
+func TestGlanceSignedPayload(t *testing.T) {
+	osauthtest.Setup(t)
+	dir := t.TempDir()
+	repo := filepath.Join(dir, "repo")
+	tree := filepath.Join(dir, "tree")
+	makeRichTree(t, tree, false)
+	gostree(t, "init", "--repo="+repo, "--mode=archive")
+	gostree(t, "--repo="+repo, "commit", "-b", "signed", tree)
+	pub, priv, _ := ed25519.GenerateKey(nil)
+	otherPub, _, _ := ed25519.GenerateKey(nil)
+	gostree(t, "--repo="+repo, "sign", "signed", base64.StdEncoding.EncodeToString(priv))
+	out := gostree(t, "--repo="+repo, "glance", "publish", "--no-check", "--source=swift://nowhere", "--payload", "--name="+osauthtest.Name("signed"), "signed")
+	img := imageIDOf(t, out)
+
+	for name, key := range map[string]ed25519.PublicKey{"trusted": pub, "other": otherPub} {
+		t.Run(name, func(t *testing.T) {
+			client := filepath.Join(t.TempDir(), "client")
+			gostree(t, "init", "--repo="+client, "--mode=archive")
+			gostree(t, "--repo="+client, "remote", "add", "--no-gpg-verify", "--set=sign-verify=true",
+				"--set=verification-ed25519-key="+base64.StdEncoding.EncodeToString(key), "os", "https://example.invalid/")
+			if name == "trusted" {
+				gostree(t, "--repo="+client, "glance", "pull", "--remote=os", img)
+				gostree(t, "--repo="+client, "rev-parse", "os:signed")
+				return
+			}
+			msg := gostreeFails(t, "--repo="+client, "glance", "pull", "--remote=os", img)
+			if !strings.Contains(msg, "ed25519") && !strings.Contains(msg, "signature") {
+				t.Fatalf("payload signed with an untrusted key: %s", msg)
+			}
+			t.Logf("refused: %s", strings.TrimSpace(msg))
+			if refs := strings.TrimSpace(gostree(t, "--repo="+client, "refs")); refs != "" {
+				t.Fatalf("refs written by a refused payload: %s", refs)
+			}
+		})
 	}
 }
