@@ -79,6 +79,7 @@ fuzz:
 bench: build
 	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) ./...
 	bash scripts/bench-compare.sh
+	bash scripts/bench-pull.sh
 	bash scripts/bench-delta.sh
 	bash scripts/bench-sysroot.sh
 

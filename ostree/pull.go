@@ -2,6 +2,7 @@ package ostree
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,7 +10,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -158,9 +161,9 @@ type source interface {
 	// meta reads a metadata object of at most limit bytes; missing
 	// objects give an error wrapping fs.ErrNotExist.
 	meta(ctx context.Context, n ObjectName, limit int64) ([]byte, error)
-	// content fetches, verifies and stages a content object; it returns
-	// the bytes transferred.
-	content(ctx context.Context, t *Txn, c Checksum) (int64, error)
+	// content fetches, verifies and stages a content object, writing
+	// only while inside gate; it returns the bytes transferred.
+	content(ctx context.Context, t *Txn, c Checksum, gate writeGate) (int64, error)
 	// resolve reads the commit of a ref when there is no summary.
 	resolve(ctx context.Context, ref string) (Checksum, error)
 	// checkMode verifies the source repository can be pulled from.
@@ -209,7 +212,7 @@ func (s *storeSource) meta(ctx context.Context, n ObjectName, limit int64) ([]by
 	return s.file(ctx, LoosePath(n, ModeArchive), limit)
 }
 
-func (s *storeSource) content(ctx context.Context, t *Txn, c Checksum) (int64, error) {
+func (s *storeSource) content(ctx context.Context, t *Txn, c Checksum, gate writeGate) (int64, error) {
 	p := LoosePath(ObjectName{c, ObjFile}, ModeArchive)
 	rc, err := s.cs.Open(ctx, p)
 	if err != nil {
@@ -217,10 +220,27 @@ func (s *storeSource) content(ctx context.Context, t *Txn, c Checksum) (int64, e
 	}
 	defer rc.Close()
 	cr := &countingReader{r: rc}
+	// Receive small objects whole before taking a writer slot, so that
+	// many transfers overlap with few concurrent file writes.
+	bp := prefetchBufs.Get().(*[]byte)
+	defer prefetchBufs.Put(bp)
+	buf := *bp
+	n, err := io.ReadFull(cr, buf)
+	var src io.Reader
+	switch err {
+	case io.EOF, io.ErrUnexpectedEOF:
+		src = bytes.NewReader(buf[:n])
+	case nil:
+		src = io.MultiReader(bytes.NewReader(buf[:n]), cr)
+	default:
+		return cr.n, err
+	}
+	gate.enter()
+	defer gate.leave()
 	if s.destArchive {
-		err = t.WriteArchiveObject(c, cr)
+		err = t.WriteArchiveObject(c, src)
 	} else {
-		br := getBufReader(cr)
+		br := getBufReader(src)
 		defer putBufReader(br)
 		var fi *FileInfo
 		var rd io.Reader
@@ -231,6 +251,18 @@ func (s *storeSource) content(ctx context.Context, t *Txn, c Checksum) (int64, e
 	}
 	return cr.n, err
 }
+
+// prefetchSize is how much of a content object is received before it is
+// written.
+const prefetchSize = 256 << 10
+
+var prefetchBufs = sync.Pool{New: func() any { b := make([]byte, prefetchSize); return &b }}
+
+// writeGate bounds how many objects are written to the repository at once.
+type writeGate chan struct{}
+
+func (g writeGate) enter() { g <- struct{}{} }
+func (g writeGate) leave() { <-g }
 
 func (s *storeSource) resolve(ctx context.Context, ref string) (Checksum, error) {
 	b, err := s.file(ctx, "refs/heads/"+ref, maxRefFileSize)
@@ -313,7 +345,9 @@ func (s *repoSource) meta(ctx context.Context, n ObjectName, limit int64) ([]byt
 	return s.file(ctx, LoosePath(n, s.src.mode), limit)
 }
 
-func (s *repoSource) content(ctx context.Context, t *Txn, c Checksum) (int64, error) {
+func (s *repoSource) content(ctx context.Context, t *Txn, c Checksum, gate writeGate) (int64, error) {
+	gate.enter()
+	defer gate.leave()
 	n := ObjectName{c, ObjFile}
 	if s.src.mode == ModeArchive && s.dst.mode == ModeArchive {
 		f, err := os.Open(s.src.objectPath(n))
@@ -386,7 +420,8 @@ type puller struct {
 	seenMu sync.Mutex
 	seen   map[ObjectName]struct{}
 
-	q *workQueue
+	q    *workQueue
+	gate writeGate
 
 	start                 time.Time
 	fetchedMeta, fetchedC atomic.Int64
@@ -402,7 +437,7 @@ func pull(ctx context.Context, repo *Repo, src source, o PullOptions) (*PullResu
 		return nil, errors.New("--disable-static-deltas and --require-static-deltas are mutually exclusive")
 	}
 	p := &puller{ctx: ctx, repo: repo, src: src, o: o, res: &PullResult{Refs: map[string]Checksum{}},
-		seen: map[ObjectName]struct{}{}, start: time.Now()}
+		seen: map[ObjectName]struct{}{}, start: time.Now(), gate: make(writeGate, pullWriters())}
 	requireSummarySig := false
 	if rm := o.Remote; rm != nil {
 		var err error
@@ -683,6 +718,15 @@ func (p *puller) resolveRefs(summary *Summary) ([]pullRef, error) {
 func (r *Repo) isPartial(c Checksum) bool {
 	_, err := os.Stat(filepath.Join(r.path, "state", c.String()+".commitpartial"))
 	return err == nil
+}
+
+// pullWriters is how many objects are written at once: more concurrent
+// file creations than CPUs only adds contention in the file system.
+func pullWriters() int {
+	if n, err := strconv.Atoi(os.Getenv("GOSTREE_PULL_WRITERS")); err == nil && n > 0 {
+		return n
+	}
+	return max(8, runtime.GOMAXPROCS(0))
 }
 
 // readTxn runs f, which only reads, with the current transaction.
@@ -1134,7 +1178,7 @@ func (p *puller) process(ctx context.Context, t task) error {
 		if dt, err = DecodeDirTree(b); err != nil {
 			return fmt.Errorf("dirtree %s: %w", t.tree, err)
 		}
-		if err := p.withTxn(func(tx *Txn) error { _, err := tx.WriteMetadata(ObjDirTree, b, &t.tree); return err }); err != nil {
+		if err := p.stageMeta(ObjDirTree, b, t.tree); err != nil {
 			return err
 		}
 		p.fetchedMeta.Add(1)
@@ -1190,11 +1234,18 @@ func (p *puller) ensureMeta(ctx context.Context, n ObjectName) error {
 	if got := SumBytes(b); got != n.Checksum {
 		return fmt.Errorf("corrupted dirmeta object; checksum expected='%s' actual='%s': %w", n.Checksum, got, ErrCorrupt)
 	}
-	if err := p.withTxn(func(t *Txn) error { _, err := t.WriteMetadata(ObjDirMeta, b, &n.Checksum); return err }); err != nil {
+	if err := p.stageMeta(ObjDirMeta, b, n.Checksum); err != nil {
 		return fmt.Errorf("dirmeta %s: %w", n.Checksum, err)
 	}
 	p.fetchedMeta.Add(1)
 	return nil
+}
+
+// stageMeta verifies and stages a metadata object held in memory.
+func (p *puller) stageMeta(typ ObjectType, b []byte, c Checksum) error {
+	p.gate.enter()
+	defer p.gate.leave()
+	return p.withTxn(func(t *Txn) error { _, err := t.WriteMetadata(typ, b, &c); return err })
 }
 
 func (p *puller) fetchContent(ctx context.Context, c Checksum) error {
@@ -1204,7 +1255,7 @@ func (p *puller) fetchContent(ctx context.Context, c Checksum) error {
 		return err
 	}
 	err = p.withTxn(func(t *Txn) error {
-		nb, err := p.src.content(ctx, t, c)
+		nb, err := p.src.content(ctx, t, c, p.gate)
 		p.bytes.Add(nb)
 		return err
 	})

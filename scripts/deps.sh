@@ -18,7 +18,8 @@ set -euo pipefail
 #   e2fsprogs       mkfs.ext4/lsattr for scratch file systems and sysroots
 #   ca-certificates, curl   HTTPS and HTTP checks from scripts and tests
 #   make            the project's entry points (Makefile)
-packages=(ostree nginx mmdebstrap attr gnupg xz-utils e2fsprogs ca-certificates curl make)
+#   time            /usr/bin/time for peak RSS in the benchmarks
+packages=(ostree nginx mmdebstrap attr gnupg xz-utils e2fsprogs ca-certificates curl make time)
 
 # Opt-in, `scripts/deps.sh --openstack`: Debian's OpenStack services (Zed) for the Swift and Glance
 # tests. scripts/openstack-up.sh runs this itself when one is missing, so a plain `make deps` stays

@@ -1,0 +1,174 @@
+#!/usr/bin/env bash
+# scripts/bench-pull.sh — time `gostree pull` against `ostree pull` over HTTP on the same trees.
+#
+# One archive repository is made with ostree from _build/trees (branch v1 = tree-v1, branch main
+# = tree-v2 with v1 as parent, a summary, no static deltas) and served by one nginx on 127.0.0.1
+# (2 workers, its own prefix and config in _build/bench-pull). Then, ROUNDS times (default 3), for
+# each tool, ostree first, into a fresh bare repository:
+#   p1  full pull of v1 (archive -> bare, every object)
+#   p2  incremental pull of main (v1 -> v2: only the new objects)
+# Both tools use their defaults (gostree: 16 objects in flight; ostree: its own scheduler).
+# After each pull the result is checked (ostree fsck on round 1, same commit as the server);
+# the table gives the best time of the rounds and the largest peak RSS (/usr/bin/time %M).
+# Goals (issue 3): gostree/ostree <= 0.5 for both, peak RSS <= 64 MB.
+#
+# Output: a markdown table on stdout and in _build/bench-pull/results.md.
+# Environment: TREES (default _build/trees), OSTREE, GOSTREE (default: build bin/gostree), ROUNDS,
+# BENCH_KEEP=1 keeps the repositories. Needs root (bare repositories keep ownership) and nginx.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+if [ -x /usr/local/go/bin/go ]; then export PATH="/usr/local/go/bin:$PATH"; fi
+
+trees=${TREES:-$root/_build/trees}
+work=$root/_build/bench-pull
+OSTREE=${OSTREE:-ostree}
+ROUNDS=${ROUNDS:-3}
+build_gostree=0
+if [ -z "${GOSTREE:-}" ]; then GOSTREE=$root/bin/gostree; build_gostree=1; fi
+
+log() { printf 'bench-pull: %s\n' "$*" >&2; }
+die() { printf 'bench-pull: error: %s\n' "$*" >&2; exit 1; }
+
+command -v "$OSTREE" >/dev/null || die "ostree not found: run scripts/deps.sh"
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+[ -x "$NGINX" ] || die "nginx not found: run scripts/deps.sh"
+[ -x /usr/bin/time ] || die "/usr/bin/time not found: run scripts/deps.sh"
+[ "$(id -u)" -eq 0 ] || die "must run as root"
+if [ "$build_gostree" = 1 ]; then
+  log "building $GOSTREE"
+  go build -o "$GOSTREE" ./cmd/gostree
+fi
+bash scripts/make-trees.sh "$trees" >&2
+
+rm -rf "$work"
+mkdir -p "$work/www" "$work/nginx"
+served=$work/www/repo
+
+log "making the served archive repository with ostree (v1, then v2)"
+"$OSTREE" --repo="$served" init --mode=archive
+flags=(--owner-uid=0 --owner-gid=0 "--timestamp=2020-01-01 00:00:00 +0000")
+c1=$("$OSTREE" --repo="$served" commit "${flags[@]}" -s v1 -b v1 --tree=dir="$trees/tree-v1")
+c2=$("$OSTREE" --repo="$served" commit "${flags[@]}" -s v2 -b main --parent="$c1" --tree=dir="$trees/tree-v2")
+"$OSTREE" --repo="$served" summary -u
+nobj=$(find "$served/objects" -type f | wc -l)
+log "served: v1 $c1, v2 $c2, $nobj objects, $(du -sh "$served" | cut -f1)"
+
+# start_nginx PORT: write the config and start nginx on 127.0.0.1:PORT; 0 if it serves the repo.
+start_nginx() {
+  local port=$1
+  cat >"$work/nginx/nginx.conf" <<EOF
+user root root;
+worker_processes 2;
+daemon off;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log warn;
+events { worker_connections 1024; }
+http {
+  client_body_temp_path $work/nginx/client_body;
+  proxy_temp_path $work/nginx/proxy;
+  fastcgi_temp_path $work/nginx/fastcgi;
+  uwsgi_temp_path $work/nginx/uwsgi;
+  scgi_temp_path $work/nginx/scgi;
+  access_log off;
+  default_type application/octet-stream;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 1000000;
+  server { listen 127.0.0.1:$port; root $work/www; }
+}
+EOF
+  "$NGINX" -p "$work/nginx" -c "$work/nginx/nginx.conf" &
+  nginx_pid=$!
+  url=http://127.0.0.1:$port/repo
+  for _ in $(seq 100); do
+    if curl -fsS -o /dev/null "$url/config" 2>/dev/null; then return 0; fi
+    if ! kill -0 "$nginx_pid" 2>/dev/null; then return 1; fi
+    sleep 0.05
+  done
+  kill "$nginx_pid" 2>/dev/null || true
+  return 1
+}
+nginx_pid=
+trap 'if [ -n "$nginx_pid" ]; then kill "$nginx_pid" 2>/dev/null || true; wait "$nginx_pid" 2>/dev/null || true; fi' EXIT
+started=0
+for _ in 1 2 3 4 5; do # a random free port; retry if it was taken
+  if start_nginx $((20000 + RANDOM % 40000)); then started=1; break; fi
+done
+[ "$started" = 1 ] || die "nginx did not start (see $work/nginx/error.log)"
+# Warm the page cache with the served files.
+tar -C "$served" -cf - . | cat >/dev/null
+
+tool_cmd() { case $1 in ostree) cmd=("$OSTREE") ;; gostree) cmd=("$GOSTREE") ;; esac; }
+
+# measure STEP TOOL CMD...: run CMD once; write "wall user sys maxrss_kb" to $work/STEP-TOOL-rN.time.
+measure() {
+  local step=$1 tool=$2; shift 2
+  local base=$work/$step-$tool-r$round rc=0
+  printf '%s\n' "$*" >"$base.cmd"
+  sync
+  /usr/bin/time -f '%e %U %S %M' -o "$base.time" "$@" >"$base.log" 2>&1 || rc=$?
+  if [ "$rc" -ne 0 ]; then
+    echo FAIL >"$base.time"
+    log "$step $tool FAILED (exit $rc): $*"
+    tail -n 20 "$base.log" | sed 's/^/    /' >&2
+    return 0
+  fi
+  log "round $round: $step $tool: $(awk '{print $1 " s, " int($4/1024) " MB"}' "$base.time")"
+}
+
+declare -A check
+status=0
+for round in $(seq 1 "$ROUNDS"); do
+  for tool in ostree gostree; do
+    tool_cmd $tool
+    r=$work/r$round-$tool
+    "${cmd[@]}" --repo="$r" init --mode=bare >/dev/null
+    "${cmd[@]}" --repo="$r" remote add --no-gpg-verify origin "$url" >/dev/null
+    measure p1 $tool "${cmd[@]}" --repo="$r" pull origin v1
+    measure p2 $tool "${cmd[@]}" --repo="$r" pull origin main
+    got1=$(cat "$r/refs/remotes/origin/v1" 2>/dev/null || echo -)
+    got2=$(cat "$r/refs/remotes/origin/main" 2>/dev/null || echo -)
+    if [ "$got1" != "$c1" ] || [ "$got2" != "$c2" ]; then
+      check[$tool]="WRONG COMMITS"; status=1
+    elif [ "$round" = 1 ]; then
+      if "$OSTREE" --repo="$r" fsck >"$work/fsck-$tool.log" 2>&1; then
+        check[$tool]="ostree fsck ok"
+      else
+        check[$tool]="ostree fsck FAILED"; status=1
+      fi
+    fi
+    if [ "${BENCH_KEEP:-0}" != 1 ]; then rm -rf "$r"; fi
+  done
+done
+
+field() { # field STEP TOOL N: best wall (N=1) or largest maxrss (N=4) over the rounds, or FAIL
+  local f
+  for f in "$work/$1-$2"-r*.time; do
+    if [ ! -s "$f" ] || grep -q FAIL "$f"; then echo FAIL; return; fi
+  done
+  cat "$work/$1-$2"-r*.time | awk -v n="$3" 'NR == 1 || (n == 1 && $n < best) || (n != 1 && $n > best) { best = $n } END { print best }'
+}
+mb() { case $1 in FAIL|-) echo "-" ;; *) awk -v k="$1" 'BEGIN { printf "%.0f", k / 1024 }' ;; esac; }
+declare -A label=(
+  [p1]="full pull tree-v1, archive -> bare, nginx on 127.0.0.1"
+  [p2]="incremental pull v1 -> v2 (object-wise)"
+)
+{
+  echo "| step | operation | ostree s (best of $ROUNDS) | gostree s (best of $ROUNDS) | gostree/ostree (goal <= 0.5) | peak RSS ostree / gostree MB (goal <= 64) |"
+  echo "|---|---|---:|---:|---:|---:|"
+  for step in p1 p2; do
+    o=$(field $step ostree 1); g=$(field $step gostree 1)
+    om=$(field $step ostree 4); gm=$(field $step gostree 4)
+    ratio=-
+    if [ "$o" != FAIL ] && [ "$g" != FAIL ]; then
+      ratio=$(awk -v g="$g" -v o="$o" 'BEGIN { if (o > 0) printf "%.2f", g / o; else print "-" }')
+    fi
+    echo "| $step | ${label[$step]} | $o | $g | $ratio | $(mb "$om") / $(mb "$gm") |"
+  done
+} | tee "$work/results.md"
+echo
+echo "checks: ostree: ${check[ostree]:-}; gostree: ${check[gostree]:-}; served: $nobj objects; $(nproc) cores"
+if grep -qs FAIL "$work"/p?-*.time; then status=1; fi
+exit "$status"
