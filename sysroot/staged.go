@@ -95,21 +95,26 @@ func (s *Sysroot) readStagedState() (*stagedState, error) {
 	if err != nil {
 		return nil, err
 	}
+	return decodeStagedState(b, s.stagedPath())
+}
+
+// decodeStagedState parses the a{sv} of a staged-deployment file.
+func decodeStagedState(b []byte, path string) (*stagedState, error) {
 	md, err := ostree.DecodeMetadata(b)
 	if err != nil {
-		return nil, fmt.Errorf("staged deployment %s: %w", s.stagedPath(), err)
+		return nil, fmt.Errorf("staged deployment %s: %w", path, err)
 	}
 	st := &stagedState{}
 	tv, ok := md.Lookup("target")
 	if !ok {
-		return nil, fmt.Errorf("staged deployment %s: no target", s.stagedPath())
+		return nil, fmt.Errorf("staged deployment %s: no target", path)
 	}
 	if st.target, err = depFromVariant(tv); err != nil {
-		return nil, fmt.Errorf("staged deployment %s: %w", s.stagedPath(), err)
+		return nil, fmt.Errorf("staged deployment %s: %w", path, err)
 	}
 	if mv, ok := md.Lookup("merge-deployment"); ok {
 		if st.merge, err = depFromVariant(mv); err != nil {
-			return nil, fmt.Errorf("staged deployment %s: merge deployment: %w", s.stagedPath(), err)
+			return nil, fmt.Errorf("staged deployment %s: merge deployment: %w", path, err)
 		}
 	}
 	if kv, ok := md.Lookup("kargs"); ok && kv.Type.String() == "as" {
