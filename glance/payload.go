@@ -126,6 +126,9 @@ func (c *Client) fetchFrom(ctx context.Context, url string, f *os.File, off int6
 	}
 	resp, err := c.c.Get(ctx, url, nil, &gophercloud.RequestOpts{KeepResponseBody: true, MoreHeaders: h, OkCodes: []int{200, 206}})
 	if err != nil {
+		if retryable(err) {
+			return &cutError{describe(err)}
+		}
 		return describe(err)
 	}
 	defer resp.Body.Close()
@@ -150,7 +153,7 @@ func (c *Client) fetchFrom(ctx context.Context, url string, f *os.File, off int6
 
 type cutError struct{ err error }
 
-func (e *cutError) Error() string { return "transfer cut: " + e.err.Error() }
+func (e *cutError) Error() string { return "transfer failed: " + e.err.Error() }
 func (e *cutError) Unwrap() error { return e.err }
 
 func retryable(err error) bool {

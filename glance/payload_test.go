@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
 
@@ -164,5 +165,51 @@ func TestPayloadDownloadResumes(t *testing.T) {
 	cleanup(t, ic, plain.ImageID)
 	if err := gc.DownloadPayload(ctx, plain, f3, glance.DownloadOptions{}); !errors.Is(err, glance.ErrPayload) {
 		t.Fatalf("download from an image without payload: %v", err)
+	}
+}
+
+// TestGlanceDownOr5xx: clear errors when Glance is unreachable or failing;
+// a payload download retries 5xx answers.
+func TestGlanceDownOr5xx(t *testing.T) {
+	gc, ic := setup(t)
+	ctx := context.Background()
+	dead := *ic
+	dead.Endpoint = "http://127.0.0.1:1/"
+	dead.ResourceBase = "http://127.0.0.1:1/v2/"
+	if _, err := glance.New(&dead).Resolve(ctx, "00000000-0000-0000-0000-000000000000"); err == nil || !strings.Contains(err.Error(), "connection refused") {
+		t.Fatalf("Glance down: %v", err)
+	}
+
+	data := []byte(strings.Repeat("payload ", 1000))
+	v, err := gc.Publish(ctx, glance.PublishOptions{Name: osauthtest.Name("flaky"), Commit: ostree.SumBytes(data),
+		Source: glance.Source{Container: "c"}, Payload: &glance.Payload{Data: bytes.NewReader(data), Size: int64(len(data))}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cleanup(t, ic, v.ImageID)
+	fails := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if fails < 2 {
+			fails++
+			http.Error(w, "busy", http.StatusServiceUnavailable)
+			return
+		}
+		(&proxy{upstream: strings.TrimSuffix(ic.Endpoint, "/")}).ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	c := *ic
+	c.Endpoint = srv.URL + "/"
+	c.ResourceBase = srv.URL + "/v2/"
+	f, _ := os.Create(filepath.Join(t.TempDir(), "p"))
+	defer f.Close()
+	if err := glance.New(&c).DownloadPayload(ctx, v, f, glance.DownloadOptions{Backoff: time.Millisecond}); err != nil {
+		t.Fatalf("download after two 503s: %v", err)
+	}
+	fails = -1000
+	f2, _ := os.Create(filepath.Join(t.TempDir(), "p2"))
+	defer f2.Close()
+	err = glance.New(&c).DownloadPayload(ctx, v, f2, glance.DownloadOptions{Retries: 2, Backoff: time.Millisecond})
+	if !errors.Is(err, glance.ErrPayload) || !strings.Contains(err.Error(), "503") || !strings.Contains(err.Error(), "gave up after 2 retries") {
+		t.Fatalf("download from a failing Glance: %v", err)
 	}
 }
