@@ -198,6 +198,9 @@ func requests(t *testing.T, s *nginx.Server) []string {
 		f := strings.Fields(l)
 		if len(f) >= 3 {
 			out = append(out, strings.TrimPrefix(f[1], "/repo/")+" "+f[2])
+			if !strings.HasPrefix(f[1], "/repo/") {
+				out[len(out)-1] = strings.TrimPrefix(f[1], "/") + " " + f[2]
+			}
 		}
 	}
 	return out
@@ -595,4 +598,42 @@ func sortedKeys(m map[string]Checksum) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// TestPullContentURL: with contenturl, .filez objects come from it and
+// everything else from url (here a copy without any .filez).
+func TestPullContentURL(t *testing.T) {
+	dir, _, b := ostreeSourceRepo(t, false)
+	metaOnly := filepath.Join(filepath.Dir(dir), "meta")
+	copyTree(t, dir, metaOnly)
+	filepath.WalkDir(filepath.Join(metaOnly, "objects"), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && strings.HasSuffix(p, ".filez") {
+			os.Remove(p)
+		}
+		return nil
+	})
+	srv := serve(t, dir)
+	rm := noGPG("origin")
+	rm.Set("url", srv.URL+"meta")
+	rm.Set("contenturl", srv.URL+"repo")
+	meta, err := RemoteStore(rm, rm.URL(), httpstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	content, err := RemoteStore(rm, rm.ContentURL(), httpstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newRepo(t, ModeBareUser)
+	if _, err := Pull(context.Background(), r, meta, PullOptions{Remote: rm, Refs: []string{"main"}, ContentStore: content}); err != nil {
+		t.Fatal(err)
+	}
+	fsckBoth(t, r)
+	checkSameCheckout(t, dir, r.path, b)
+	for _, q := range requests(t, srv) {
+		fromMeta := strings.HasPrefix(q, "meta/") // requests() strips "repo/"
+		if fromMeta == strings.Contains(q, ".filez") {
+			t.Errorf("request %q went to the wrong URL", q)
+		}
+	}
 }

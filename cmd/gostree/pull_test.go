@@ -63,3 +63,36 @@ func TestPullCLI(t *testing.T) {
 	}
 	ostreeCmd(t, "--repo="+local, "fsck")
 }
+
+// TestPullHTTPS: a remote over HTTPS (HTTP/2 from nginx) with the CA and
+// a client certificate from the remote's tls-* keys; without the CA the
+// pull fails on the certificate; tls-permissive accepts it.
+func TestPullHTTPS(t *testing.T) {
+	requireOstree(t)
+	work := t.TempDir()
+	tree := filepath.Join(work, "tree")
+	os.MkdirAll(tree, 0o755)
+	os.WriteFile(filepath.Join(tree, "f"), []byte("over tls\n"), 0o644)
+	src := filepath.Join(work, "www", "repo")
+	os.MkdirAll(filepath.Dir(src), 0o755)
+	ostreeCmd(t, "init", "--repo="+src, "--mode=archive")
+	c := strings.TrimSpace(ostreeCmd(t, "--repo="+src, "commit", "-b", "main", "-s", "tls", tree))
+	srv := nginx.Start(t, filepath.Dir(src), nginx.Options{TLS: true, ClientCert: true})
+
+	repo := filepath.Join(work, "dst")
+	gostree(t, "--repo="+repo, "init", "--mode=archive")
+	gostree(t, "--repo="+repo, "remote", "add", "--no-gpg-verify", "nocert", srv.TLSURL+"repo")
+	if msg := gostreeFails(t, "--repo="+repo, "pull", "nocert", "main"); !strings.Contains(msg, "certificate") {
+		t.Errorf("unknown CA: %q", msg)
+	}
+	gostree(t, "--repo="+repo, "remote", "add", "--no-gpg-verify", "--set=tls-ca-path="+srv.CACert,
+		"--set=tls-client-cert-path="+srv.ClientCert, "--set=tls-client-key-path="+srv.ClientKey, "origin", srv.TLSURL+"repo")
+	gostree(t, "--repo="+repo, "pull", "origin", "main")
+	if got := strings.TrimSpace(gostree(t, "--repo="+repo, "rev-parse", "origin:main")); got != c {
+		t.Fatalf("origin:main = %s, want %s", got, c)
+	}
+	ostreeCmd(t, "--repo="+repo, "fsck")
+	gostree(t, "--repo="+repo, "remote", "add", "--no-gpg-verify", "--set=tls-permissive=true",
+		"--set=tls-client-cert-path="+srv.ClientCert, "--set=tls-client-key-path="+srv.ClientKey, "perm", srv.TLSURL+"repo")
+	gostree(t, "--repo="+repo, "pull", "perm", "main")
+}
