@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -347,4 +348,38 @@ func TestAdminFullDisk(t *testing.T) {
 func runCmd(name string, args ...string) (string, error) {
 	out, err := exec.Command(name, args...).CombinedOutput()
 	return string(out), err
+}
+
+// TestAdminUpgradePulls: upgrade pulls the origin's REMOTE:REF (here from
+// a file:// archive repository made by ostree) and deploys it.
+func TestAdminUpgradePulls(t *testing.T) {
+	requireSysrootTests(t)
+	trees := vectorTrees(t)
+	served := filepath.Join(t.TempDir(), "served")
+	ostreeCmd(t, "init", "--repo="+served, "--mode=archive")
+	commit := func(n int) string {
+		return strings.TrimSpace(ostreeCmd(t, "--repo="+served, "commit", "-b", "os/stable", "--owner-uid=0", "--owner-gid=0",
+			fmt.Sprintf("--timestamp=2020-01-0%d 00:00:00 +0000", n), fmt.Sprintf("--add-metadata-string=version=%d", n), trees[n]))
+	}
+	c1 := commit(1)
+	sr := newVectorSysroot(t, "gostree", trees)
+	ostreeCmd(t, "--repo="+sr+"/ostree/repo", "remote", "add", "--no-gpg-verify", "origin", "file://"+served)
+	ostreeCmd(t, "--repo="+sr+"/ostree/repo", "pull", "origin", "os/stable")
+	admin(t, "gostree", sr, "deploy", "--os=testos", "origin:os/stable")
+	if out := admin(t, "gostree", sr, "upgrade"); !strings.Contains(out, "No update available") {
+		t.Errorf("upgrade with nothing new: %s", out)
+	}
+	c2 := commit(2)
+	admin(t, "gostree", sr, "upgrade", "--pull-only")
+	if st := statusJSONOf(t, sr); st.Deployments[0].Checksum != c1 {
+		t.Errorf("--pull-only deployed: %+v", st.Deployments[0])
+	}
+	admin(t, "gostree", sr, "upgrade")
+	st := statusJSONOf(t, sr)
+	if st.Deployments[0].Checksum != c2 || st.Deployments[0].Refspec != "origin:os/stable" || st.Deployments[1].Checksum != c1 {
+		t.Fatalf("after upgrade: %+v", st.Deployments)
+	}
+	if got := admin(t, "ostree", sr, "status"); !strings.Contains(got, c2+".0") {
+		t.Errorf("ostree status: %s", got)
+	}
 }

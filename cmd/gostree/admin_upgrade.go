@@ -3,19 +3,20 @@ package main
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/gostree/gostree/internal/keyfile"
+	"github.com/gostree/gostree/ostree"
 )
 
-// upgrade resolves the origin in the sysroot repository. Pulling from the
-// origin's remote is not wired in yet (ostree/pull.go is being written):
-// the new commit must already be in the repo (e.g. `gostree pull
-// --repo=SYSROOT/ostree/repo` or a local commit).
+// upgrade pulls the origin's ref from its remote (refspec REMOTE:REF) into
+// the sysroot repository, then deploys the new commit. A refspec without
+// a remote names a local ref of the sysroot repository: nothing is pulled.
 func newAdminUpgradeCommand(a *adminOptions) *cobra.Command {
 	f := &deployFlags{}
-	var allowDowngrade bool
+	var allowDowngrade, pullOnly, deployOnly bool
 	cmd := &cobra.Command{
 		Use:   "upgrade",
 		Short: "Deploy the newest commit of the current origin (already in the sysroot repository)",
@@ -35,7 +36,21 @@ func newAdminUpgradeCommand(a *adminOptions) *cobra.Command {
 				return fmt.Errorf("upgrade: deployment %s has no origin refspec (set one with admin set-origin)", merge.Name())
 			}
 			rev := merge.Refspec()
-			if oc := merge.Origin.Get("origin", "override-commit", ""); oc != "" {
+			oc := merge.Origin.Get("origin", "override-commit", "")
+			if remote, ref, ok := strings.Cut(rev, ":"); ok && !deployOnly {
+				if oc != "" {
+					ref += "@" + oc
+				}
+				if err := a.pullForUpgrade(cmd, s.Repo(), remote, ref); err != nil {
+					s.Close()
+					return err
+				}
+			}
+			if pullOnly {
+				s.Close()
+				return nil
+			}
+			if oc != "" {
 				rev = oc
 			}
 			c, err := s.Repo().ResolveRev(rev)
@@ -72,5 +87,32 @@ func newAdminUpgradeCommand(a *adminOptions) *cobra.Command {
 	}
 	f.register(cmd, false)
 	cmd.Flags().BoolVar(&allowDowngrade, "allow-downgrade", false, "permit deploying a commit older than the current one")
+	cmd.Flags().BoolVar(&pullOnly, "pull-only", false, "only pull, do not deploy")
+	cmd.Flags().BoolVar(&deployOnly, "deploy-only", false, "do not pull, deploy what is already in the repository")
 	return cmd
+}
+
+// pullForUpgrade pulls REMOTE:REF into the sysroot repository with the
+// remote's configured signature checks.
+func (a *adminOptions) pullForUpgrade(cmd *cobra.Command, r *ostree.Repo, remote, ref string) error {
+	rm, err := r.Remote(r.DefaultRemotesDir(), remote)
+	if err != nil {
+		return fmt.Errorf("upgrade: %w", err)
+	}
+	o := ostree.PullOptions{Remote: rm, Refs: []string{ref}}
+	if o.CommitVerifier, o.SummaryVerifier, err = remoteVerifiers(r, rm); err != nil {
+		return fmt.Errorf("upgrade: %w", err)
+	}
+	src, err := openRemoteStore(rm, rm.URL(), nil)
+	if err != nil {
+		return fmt.Errorf("upgrade: %w", err)
+	}
+	res, err := ostree.Pull(cmd.Context(), r, src, o)
+	if err != nil {
+		return fmt.Errorf("upgrade: pulling %s:%s: %w", remote, ref, err)
+	}
+	if res.FetchedMetadata+res.FetchedContent > 0 {
+		a.printf("Receiving objects: %d metadata, %d content objects fetched\n", res.FetchedMetadata, res.FetchedContent)
+	}
+	return nil
 }
