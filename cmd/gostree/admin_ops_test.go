@@ -383,3 +383,44 @@ func TestAdminUpgradePulls(t *testing.T) {
 		t.Errorf("ostree status: %s", got)
 	}
 }
+
+// TestAdminImmutableDeployments: without mutable-deployments both tools
+// set the immutable attribute on deployment roots, and each removes the
+// other's immutable deployments.
+func TestAdminImmutableDeployments(t *testing.T) {
+	requireSysrootTests(t)
+	os.Unsetenv("OSTREE_SYSROOT_DEBUG")
+	trees := vectorTrees(t)
+	sr := newVectorSysroot(t, "gostree", trees)
+	t.Cleanup(func() {
+		dirs, _ := filepath.Glob(filepath.Join(sr, "ostree/deploy/*/deploy/*"))
+		for _, d := range dirs {
+			exec.Command("chattr", "-i", d).Run()
+		}
+	})
+	admin(t, "gostree", sr, "deploy", "--os=testos", "v1")
+	first := defaultDeployment(t, sr)
+	out, err := exec.Command("lsattr", "-d", first).CombinedOutput()
+	if err != nil {
+		t.Skipf("lsattr: %v %s", err, out)
+	}
+	if f := strings.Fields(string(out)); len(f) == 0 || !strings.Contains(f[0], "i") {
+		if strings.Contains(string(out), "Operation not supported") {
+			t.Skip("no file attributes on this filesystem")
+		}
+		t.Fatalf("gostree deployment not immutable: %s", out)
+	}
+	admin(t, "ostree", sr, "deploy", "--os=testos", "v2")
+	second := defaultDeployment(t, sr)
+	// ostree removes gostree's immutable deployment...
+	admin(t, "ostree", sr, "undeploy", "1")
+	if _, err := os.Stat(first); err == nil {
+		t.Error("ostree could not remove gostree's deployment")
+	}
+	// ...and gostree removes ostree's.
+	admin(t, "gostree", sr, "deploy", "--os=testos", "v3")
+	admin(t, "gostree", sr, "undeploy", "1")
+	if _, err := os.Stat(second); err == nil {
+		t.Error("gostree could not remove ostree's immutable deployment")
+	}
+}

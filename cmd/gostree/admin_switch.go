@@ -12,6 +12,7 @@ import (
 
 func newAdminSwitchCommand(a *adminOptions) *cobra.Command {
 	f := &deployFlags{}
+	var noPull bool
 	cmd := &cobra.Command{
 		Use:   "switch REF",
 		Short: "Deploy another branch (keeping the current remote unless REF names one) and make it the origin",
@@ -44,6 +45,17 @@ func newAdminSwitchCommand(a *adminOptions) *cobra.Command {
 			origin.Set("origin", "refspec", ref)
 			origin.Delete("origin", "override-commit")
 			origin.DeleteGroup("libostree-transient")
+			if remote, r, ok := strings.Cut(ref, ":"); ok && !noPull {
+				s, err := a.open(false)
+				if err != nil {
+					return err
+				}
+				err = a.pullForUpgrade(cmd, s.Repo(), remote, r)
+				s.Close()
+				if err != nil {
+					return err
+				}
+			}
 			f.o.Origin = origin
 			f.o.Revision = ref
 			if f.o.OSName == "" {
@@ -53,5 +65,6 @@ func newAdminSwitchCommand(a *adminOptions) *cobra.Command {
 		},
 	}
 	f.register(cmd, false)
+	cmd.Flags().BoolVar(&noPull, "no-pull", false, "do not pull REMOTE:REF first (it must be in the repository)")
 	return cmd
 }
