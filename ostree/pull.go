@@ -413,9 +413,9 @@ type puller struct {
 	requireGPG, requireSign bool
 	trustTrees              bool // no commit is partial: present dirtrees have complete subtrees
 
-	txnMu  sync.RWMutex
-	txn    *Txn
-	staged atomic.Int64
+	txnMu        sync.RWMutex
+	txn          *Txn
+	checkpointAt atomic.Int64 // UnixNano of the last commit of staged objects
 
 	seenMu sync.Mutex
 	seen   map[ObjectName]struct{}
@@ -514,6 +514,7 @@ func pull(ctx context.Context, repo *Repo, src source, o PullOptions) (*PullResu
 		return nil, err
 	}
 	p.txn = txn
+	p.checkpointAt.Store(time.Now().UnixNano())
 	stopProgress := p.progressLoop()
 	err = p.run(refs, summary)
 	stopProgress()
@@ -741,21 +742,30 @@ func (p *puller) withTxn(f func(t *Txn) error) error {
 	p.txnMu.RLock()
 	err := f(p.txn)
 	p.txnMu.RUnlock()
-	if err == nil && p.staged.Add(1)%checkpointObjects == 0 {
+	if err == nil && time.Since(p.lastCheckpoint()) > checkpointInterval {
 		err = p.checkpoint()
 	}
 	return err
 }
 
-// checkpointObjects is how many objects a pull stages before it commits
-// them (without refs), so that a pull killed outright resumes from there.
-var checkpointObjects int64 = 8192
+// checkpointInterval is how often a long pull commits the objects it has
+// staged (without refs), so that a pull killed outright resumes from
+// there. Short pulls commit once, at the end.
+var checkpointInterval = 30 * time.Second
+
+func (p *puller) lastCheckpoint() time.Time {
+	return time.Unix(0, p.checkpointAt.Load())
+}
 
 // checkpoint commits the objects staged so far and starts a new
 // transaction. The commits whose trees are incomplete are marked partial.
 func (p *puller) checkpoint() error {
 	p.txnMu.Lock()
 	defer p.txnMu.Unlock()
+	if time.Since(p.lastCheckpoint()) <= checkpointInterval {
+		return nil // another worker just did it
+	}
+	defer p.checkpointAt.Store(time.Now().UnixNano())
 	if err := p.txn.Commit(); err != nil {
 		return fmt.Errorf("committing the objects fetched so far: %w", err)
 	}

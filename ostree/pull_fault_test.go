@@ -325,14 +325,14 @@ func TestPullHTMLRef(t *testing.T) {
 	}
 }
 
-// TestPullCheckpoints: a pull commits its objects every few objects (so
+// TestPullCheckpoints: a pull commits its objects now and then (so
 // that a killed pull resumes from there); the result is the same, and a
 // repository with objects of a partial commit fscks clean.
 func TestPullCheckpoints(t *testing.T) {
 	served, c := gostreeServedRepo(t)
-	old := checkpointObjects
-	checkpointObjects = 3
-	defer func() { checkpointObjects = old }()
+	old := checkpointInterval
+	checkpointInterval = time.Nanosecond // after every object
+	defer func() { checkpointInterval = old }()
 	fs, s := startFaulty(t, served.path, func(p string, n int) string {
 		if strings.HasSuffix(p, ".filez") && pathHash(p)%4 == 0 {
 			return "400"
