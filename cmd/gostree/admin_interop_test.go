@@ -44,6 +44,10 @@ func TestAdminSameAsOstree(t *testing.T) {
 			{"pin", "--unpin", "1"},
 			{"deploy", "--os=testos", "--karg-append=x=1", "--karg-append=z=3", "v2"},
 			{"deploy", "--os=testos", "--karg-delete=x=1", "--karg-append=y=2", "v1"},
+			{"kargs", "edit-in-place", "--append-if-missing=console=ttyS1"},
+			{"kargs", "edit-in-place", "--append-if-missing=console=ttyS1"},
+			{"set-origin", "--index=0", "--set=gpg-verify=false", "myremote", "http://127.0.0.1:1/r", "v2"},
+			{"set-origin", "--index=1", "--set=gpg-verify=false", "other", "http://127.0.0.1:1/o"},
 			{"cleanup"},
 		},
 		"two-stateroots": {
