@@ -173,10 +173,9 @@ func (v *GPGVerifier) CheckSignatures(data []byte, sigs [][]byte) []GPGSignature
 }
 
 type candidate struct {
-	e       *openpgp.Entity
-	pk      *packet.PublicKey
-	sub     *openpgp.Subkey // nil: the primary key
-	primary bool
+	e   *openpgp.Entity
+	pk  *packet.PublicKey
+	sub *openpgp.Subkey // nil: the primary key
 }
 
 func (v *GPGVerifier) candidates(sig *packet.Signature) []candidate {
@@ -192,7 +191,7 @@ func (v *GPGVerifier) candidates(sig *packet.Signature) []candidate {
 	}
 	for _, e := range v.Keyring.entities {
 		if match(e.PrimaryKey) {
-			out = append(out, candidate{e: e, pk: e.PrimaryKey, primary: true})
+			out = append(out, candidate{e: e, pk: e.PrimaryKey})
 		}
 		for i := range e.Subkeys {
 			if match(e.Subkeys[i].PublicKey) {

@@ -11,7 +11,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/ecdsa"
 	"github.com/ProtonMail/go-crypto/openpgp/ed25519"
 	"github.com/ProtonMail/go-crypto/openpgp/eddsa"
@@ -349,13 +348,4 @@ func SignGPG(kr *Keyring, keyID string, data []byte, o SignOptions) ([]byte, err
 		return nil, err
 	}
 	return k.Sign(data, o)
-}
-
-// entityOf returns the entity whose key made sig (by issuer), if any.
-func (kr *Keyring) entityOf(sig *packet.Signature) *openpgp.Entity {
-	v := &GPGVerifier{Keyring: kr}
-	if c := v.candidates(sig); len(c) > 0 {
-		return c[0].e
-	}
-	return nil
 }
