@@ -139,8 +139,10 @@ func (s *Sysroot) p(parts ...string) string {
 	return filepath.Join(append([]string{s.path}, parts...)...)
 }
 
-// Lock takes the sysroot lock (ostree/lock, exclusive flock, removed on
-// release as ostree does), waiting for other writers.
+// Lock takes the sysroot lock (ostree/lock, removed on release), waiting
+// for other writers. Like libglnx (and so ostree) it is an exclusive OFD
+// lock, falling back to flock where OFD locks are unsupported, so gostree
+// and ostree exclude each other.
 func (s *Sysroot) Lock() error {
 	if s.lock != nil {
 		return nil
@@ -151,7 +153,7 @@ func (s *Sysroot) Lock() error {
 		if err != nil {
 			return fmt.Errorf("locking sysroot: %w", err)
 		}
-		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		if err := lockFile(f); err != nil {
 			f.Close()
 			return fmt.Errorf("locking sysroot: %w", err)
 		}
@@ -413,4 +415,18 @@ func (s *Sysroot) Stateroots() ([]string, error) {
 	}
 	sort.Strings(out)
 	return out, nil
+}
+
+func lockFile(f *os.File) error {
+	lk := unix.Flock_t{Type: unix.F_WRLCK, Whence: 0, Start: 0, Len: 0}
+	for {
+		err := unix.FcntlFlock(f.Fd(), unix.F_OFD_SETLKW, &lk)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if errors.Is(err, unix.EINVAL) {
+			return unix.Flock(int(f.Fd()), unix.LOCK_EX)
+		}
+		return err
+	}
 }

@@ -8,6 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/gostree/gostree/sysroot"
 )
 
 func statusJSONOf(t *testing.T, sr string, extra ...string) statusJSON {
@@ -422,5 +425,36 @@ func TestAdminImmutableDeployments(t *testing.T) {
 	admin(t, "gostree", sr, "undeploy", "1")
 	if _, err := os.Stat(second); err == nil {
 		t.Error("gostree could not remove ostree's immutable deployment")
+	}
+}
+
+// TestAdminLockExcludesOstree: while gostree holds the sysroot lock, a
+// concurrent `ostree admin deploy` waits, and completes once it is freed.
+func TestAdminLockExcludesOstree(t *testing.T) {
+	requireSysrootTests(t)
+	trees := vectorTrees(t)
+	sr := newVectorSysroot(t, "gostree", trees)
+	admin(t, "gostree", sr, "deploy", "--os=testos", "v1")
+	s, err := sysroot.Open(sr, sysroot.Options{})
+	must(t, err)
+	defer s.Close()
+	must(t, s.Lock())
+	cmd := exec.Command(requireOstree(t), "admin", "deploy", "--sysroot="+sr, "--os=testos", "v2")
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	must(t, cmd.Start())
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		t.Fatalf("ostree deployed while gostree held the lock (%v): %s", err, out.String())
+	case <-time.After(500 * time.Millisecond):
+	}
+	s.Unlock()
+	if err := <-done; err != nil {
+		t.Fatalf("ostree admin deploy after the lock was released: %v: %s", err, out.String())
+	}
+	if st := statusJSONOf(t, sr); len(st.Deployments) != 2 || st.Deployments[0].Refspec != "v2" {
+		t.Errorf("after ostree's deploy: %+v", st.Deployments)
 	}
 }
