@@ -54,9 +54,9 @@ type RemoteVerifier struct {
 	GPGVerify, GPGVerifySummary   bool
 	SignVerify, SignVerifySummary bool
 
-	gpg                *GPGVerifier
-	gpgSources         []string
-	edCommit, edSummar *edSetup
+	gpg                 *GPGVerifier
+	gpgSources          []string
+	edCommit, edSummary *edSetup
 }
 
 // edSetup is the ed25519 part of sign-verify or sign-verify-summary.
@@ -155,7 +155,7 @@ func NewRemoteVerifier(repoPath, name string, cfg RemoteConfig, o VerifierOption
 	}
 	if on {
 		v.SignVerifySummary = true
-		if v.edSummar, err = ed25519Setup(cfg, explicit, o); err != nil {
+		if v.edSummary, err = ed25519Setup(cfg, explicit, o); err != nil {
 			return nil, fmt.Errorf("remote %q: %w", name, err)
 		}
 	}
@@ -251,11 +251,23 @@ func ed25519Setup(cfg RemoteConfig, explicit bool, o VerifierOptions) (*edSetup,
 }
 
 func (s *edSetup) verifier() *Ed25519Verifier {
+	if s == nil { // sign-verify switched on after construction: system stores
+		s = &edSetup{systemDirs: DefaultEd25519TrustDirs}
+	}
 	if len(s.keys) > 0 {
 		return &Ed25519Verifier{Trusted: s.keys}
 	}
 	t, r := LoadEd25519TrustDirs(s.systemDirs)
 	return &Ed25519Verifier{Trusted: t, Revoked: r}
+}
+
+// gpgVerifier is never nil: GPG verification switched on after
+// construction has no trusted key.
+func (v *RemoteVerifier) gpgVerifier() *GPGVerifier {
+	if v.gpg == nil {
+		return &GPGVerifier{Keyring: &Keyring{}}
+	}
+	return v.gpg
 }
 
 // GPGKeyring returns the keyring used for GPG verification (nil when GPG
@@ -296,7 +308,7 @@ func (v *RemoteVerifier) VerifyCommit(ctx context.Context, c ostree.Checksum, co
 		return fmt.Errorf("%s: %w: the commit bytes do not match the checksum", what, ostree.ErrBadSignature)
 	}
 	if v.GPGVerify {
-		res := v.gpg.CheckSignatures(commitBytes, gpgSignatures(detached))
+		res := v.gpgVerifier().CheckSignatures(commitBytes, gpgSignatures(detached))
 		if err := gpgError(what, " (use gpg-verify=false in remote config to disable)", res); err != nil {
 			return err
 		}
@@ -321,13 +333,13 @@ func (v *RemoteVerifier) VerifySummary(ctx context.Context, summary []byte, sig 
 	}
 	const what = "summary"
 	if v.GPGVerifySummary {
-		res := v.gpg.CheckSignatures(summary, gpgSignatures(sig))
+		res := v.gpgVerifier().CheckSignatures(summary, gpgSignatures(sig))
 		if err := gpgError(what, " (use gpg-verify-summary=false in remote config to disable)", res); err != nil {
 			return err
 		}
 	}
 	if v.SignVerifySummary {
-		if err := v.edSummar.verifier().Verify(what, summary, sig); err != nil {
+		if err := v.edSummary.verifier().Verify(what, summary, sig); err != nil {
 			return err
 		}
 	}
