@@ -376,10 +376,12 @@ func (s *Sysroot) makeEntry(p *prepared, index, n, bv int, multiOS bool) *BootEn
 	e.Set("title", title)
 	e.Set("version", strconv.Itoa(version))
 	bootPath := fmt.Sprintf("/ostree/boot.%d/%s/%s/%d", bv, d.OSName, d.BootCsum, d.BootSerial)
-	kargs := kargsReplace(d.Kargs, "ostree="+bootPath)
+	kargs := d.Kargs
 	if p.kernel.Initramfs == "" {
+		// ostree sets init= before ostree=.
 		kargs = kargsReplace(kargs, "init="+bootPath+"/usr/lib/ostree/ostree-prepare-root")
 	}
+	kargs = kargsReplace(kargs, "ostree="+bootPath)
 	d.Kargs = kargs
 	e.Set("options", strings.Join(kargs, " "))
 	bootdir := "/ostree/" + d.OSName + "-" + d.BootCsum + "/"

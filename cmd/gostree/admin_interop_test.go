@@ -120,3 +120,38 @@ func TestAdminMixedTools(t *testing.T) {
 		})
 	}
 }
+
+// TestAdminKernelLayouts deploys trees with the other kernel layouts with
+// both tools: no initramfs (init= argument, no initrd line), a
+// devicetree, .vmlinuz.hmac, and the legacy usr/lib/ostree-boot layout
+// with the bootcsum in the file names.
+func TestAdminKernelLayouts(t *testing.T) {
+	requireSysrootTests(t)
+	legacy := strings.Repeat("5e", 32)
+	layouts := map[string]map[string]string{
+		"no-initramfs": {"usr/lib/modules/6.1.0/vmlinuz": "kernel\n"},
+		"devicetree": {"usr/lib/modules/6.1.0/vmlinuz": "kernel\n", "usr/lib/modules/6.1.0/initramfs.img": "initrd\n",
+			"usr/lib/modules/6.1.0/devicetree": "dtb\n", "usr/lib/modules/6.1.0/.vmlinuz.hmac": "hmac\n"},
+		"legacy": {"usr/lib/ostree-boot/vmlinuz-6.1.0-" + legacy: "kernel\n", "usr/lib/ostree-boot/initramfs-6.1.0.img-" + legacy: "initrd\n"},
+	}
+	for name, files := range layouts {
+		t.Run(name, func(t *testing.T) {
+			tree := filepath.Join(t.TempDir(), "tree")
+			files["usr/lib/os-release"] = "ID=layout\n"
+			files["usr/etc/x.conf"] = "x\n"
+			makeTree(t, tree, files)
+			var states []scenarioState
+			for _, tool := range []string{"ostree", "gostree"} {
+				sr := filepath.Join(t.TempDir(), "sysroot")
+				must(t, os.Mkdir(sr, 0o755))
+				admin(t, tool, sr, "init-fs")
+				admin(t, tool, sr, "os-init", "os")
+				ostreeCmd(t, "--repo="+sr+"/ostree/repo", "commit", "-b", "k", "--owner-uid=0", "--owner-gid=0", "--timestamp=2020-01-01 00:00:00 +0000", tree)
+				admin(t, tool, sr, "deploy", "--os=os", "--karg=root=/dev/vda", "k")
+				admin(t, tool, sr, "deploy", "--os=os", "k")
+				states = append(states, snapshot(t, sr))
+			}
+			compareStates(t, name, states[0], states[1])
+		})
+	}
+}
