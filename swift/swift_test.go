@@ -279,6 +279,8 @@ func makeRepo(t *testing.T) (string, map[string]ostree.Checksum) {
 	os.WriteFile(filepath.Join(tree, "usr/bin/new"), []byte("new in v2"), 0o755)
 	run(t, o, "commit", "--repo="+repo, "-b", "os/x86_64/stable", "--add-metadata-string=version=2.0", "--tree=dir="+tree)
 	run(t, o, "commit", "--repo="+repo, "-b", "other", "--tree=dir="+filepath.Join(tree, "etc"))
+	// A static delta v1→v2, so the push has deltas/ to publish and the summary lists it.
+	run(t, o, "static-delta", "generate", "--repo="+repo, "os/x86_64/stable")
 	run(t, o, "summary", "-u", "--repo="+repo)
 	r, err := ostree.Open(repo)
 	if err != nil {
@@ -340,7 +342,7 @@ func readBack(t *testing.T, s store.Store, repo string) int {
 		}
 		rel, _ := filepath.Rel(repo, p)
 		rel = filepath.ToSlash(rel)
-		if !strings.HasPrefix(rel, "objects/") && !strings.HasPrefix(rel, "refs/heads/") && rel != "summary" {
+		if !strings.HasPrefix(rel, "objects/") && !strings.HasPrefix(rel, "deltas/") && !strings.HasPrefix(rel, "refs/heads/") && rel != "summary" {
 			return nil
 		}
 		want, _ := os.ReadFile(p)
@@ -370,7 +372,7 @@ func TestPushReadBackEveryMode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Uploaded != res.Objects || !res.Summary || res.Regenerated || len(res.Refs) != len(refs) {
+	if res.Uploaded != res.Objects || !res.Summary || res.Regenerated || len(res.Refs) != len(refs) || res.DeltaFiles == 0 {
 		t.Fatalf("push result %+v", res)
 	}
 	cfg, err := storetest.ReadAll(ctx, st, "config")
@@ -486,17 +488,27 @@ func TestPushInterruptedResumes(t *testing.T) {
 		t.Fatalf("resumed push uploaded %d of %d objects after %d were there", res.Uploaded, res.Objects, partial)
 	}
 	// Order: every object before any ref, commits after other objects, the summary last.
-	seenRef, seenCommit := false, false
+	seenRef, seenCommit, seenDelta, seenSuper := false, false, false, false
 	for i, p := range rec2.puts {
 		switch {
 		case strings.HasPrefix(p, "objects/"):
-			if seenRef {
+			if seenRef || seenDelta {
 				t.Fatalf("object %s uploaded after a ref: %v", p, rec2.puts)
 			}
 			if strings.HasSuffix(p, ".commit") {
 				seenCommit = true
 			} else if seenCommit && !strings.HasSuffix(p, ".commitmeta") {
 				t.Fatalf("object %s uploaded after a commit", p)
+			}
+		case strings.HasPrefix(p, "deltas/"):
+			if seenRef {
+				t.Fatalf("delta file %s uploaded after a ref", p)
+			}
+			seenDelta = true
+			if strings.HasSuffix(p, "/superblock") {
+				seenSuper = true
+			} else if seenSuper {
+				t.Fatalf("delta part %s uploaded after a superblock", p)
 			}
 		case strings.HasPrefix(p, "refs/"):
 			seenRef = true
@@ -505,6 +517,9 @@ func TestPushInterruptedResumes(t *testing.T) {
 				t.Fatalf("summary is not the last upload: %v", rec2.puts[i:])
 			}
 		}
+	}
+	if !seenDelta || !seenSuper {
+		t.Fatalf("no static delta pushed: %v", rec2.puts)
 	}
 	if n := readBack(t, st, repoPath); n == 0 {
 		t.Fatal("nothing read back")
