@@ -174,3 +174,58 @@ func TestCLIEd25519Signing(t *testing.T) {
 		t.Fatalf("summary.sig: %v %q", err, b)
 	}
 }
+
+// A key protected by a passphrase in the GnuPG home (gpg-agent's OCB
+// protection) signs with --gpg-passphrase-file; ostree verifies it.
+func TestCLIGPGHomedirProtectedKey(t *testing.T) {
+	requireOstree(t)
+	if _, err := exec.LookPath("gpg"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("gpg is not installed; run `make deps`")
+		}
+		t.Skip("gpg is not installed")
+	}
+	home, err := os.MkdirTemp("/tmp", "gsp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		exec.Command("gpgconf", "--homedir", home, "--kill", "all").Run()
+		os.RemoveAll(home)
+	})
+	gen := exec.Command("gpg", "--homedir", home, "--batch", "--pinentry-mode", "loopback", "--passphrase", "correct horse",
+		"--quick-gen-key", "Locked <locked@example.invalid>", "ed25519", "sign", "never")
+	if out, err := gen.CombinedOutput(); err != nil {
+		t.Fatalf("gpg: %v: %s", err, out)
+	}
+	out := gpgRun(t, home, "--with-colons", "--list-keys", "locked@example.invalid")
+	fpr := ""
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "fpr:") && fpr == "" {
+			fpr = strings.Split(l, ":")[9]
+		}
+	}
+	dir := t.TempDir()
+	pub := filepath.Join(dir, "pub.gpg")
+	os.WriteFile(pub, []byte(gpgRun(t, home, "--export", fpr)), 0o644)
+	pass := filepath.Join(dir, "pass")
+	os.WriteFile(pass, []byte("correct horse\n"), 0o600)
+	wrong := filepath.Join(dir, "wrong")
+	os.WriteFile(wrong, []byte("battery staple\n"), 0o600)
+	tree := filepath.Join(dir, "tree")
+	os.MkdirAll(tree, 0o755)
+	os.WriteFile(filepath.Join(tree, "f"), []byte("x"), 0o644)
+	repo := filepath.Join(dir, "repo")
+	gostree(t, "--repo="+repo, "init", "--mode=archive")
+	if msg := gostreeFails(t, "--repo="+repo, "commit", "-b", "main", "--tree=dir="+tree, "--gpg-sign="+fpr, "--gpg-homedir="+home); !strings.Contains(msg, "--gpg-passphrase-file") {
+		t.Fatalf("locked key without passphrase: %s", msg)
+	}
+	if msg := gostreeFails(t, "--repo="+repo, "commit", "-b", "main", "--tree=dir="+tree, "--gpg-sign="+fpr, "--gpg-homedir="+home, "--gpg-passphrase-file="+wrong); !strings.Contains(msg, "wrong passphrase") || strings.Contains(msg, "battery") {
+		t.Fatalf("wrong passphrase: %s", msg)
+	}
+	gostree(t, "--repo="+repo, "commit", "-b", "main", "--tree=dir="+tree, "--gpg-sign="+fpr, "--gpg-homedir="+home, "--gpg-passphrase-file="+pass)
+	gostree(t, "--repo="+repo, "summary", "-u")
+	if ok, out := ostreePullOK(t, repo, pub, false); !ok {
+		t.Fatalf("ostree rejects the signature: %s", out)
+	}
+}
