@@ -206,6 +206,22 @@ func (s *Sysroot) Deploy(ctx context.Context, o DeployOptions) (res *DeployResul
 		return nil, fmt.Errorf("deploy: checking out %s: %w", csum, err)
 	}
 	crashPoint("deploy: checked out")
+	// Overlay whiteouts are found from the commit's metadata while /etc
+	// is merged.
+	type whiteouts struct {
+		paths []string
+		err   error
+	}
+	wch := make(chan whiteouts, 1)
+	go func() {
+		p, err := findWhiteouts(s.repo, layout.commit.RootTree)
+		wch <- whiteouts{p, err}
+	}()
+	defer func() {
+		if wch != nil {
+			<-wch
+		}
+	}()
 	if layout.etcOnly {
 		if err = os.Rename(filepath.Join(dir, "etc"), filepath.Join(dir, "usr/etc")); err != nil {
 			return nil, fmt.Errorf("deploy: moving /etc to /usr/etc: %w", err)
@@ -226,6 +242,15 @@ func (s *Sysroot) Deploy(ctx context.Context, o DeployOptions) (res *DeployResul
 			return nil, fmt.Errorf("deploy: %w", err)
 		}
 		crashPoint("deploy: etc merged")
+	}
+	wo := <-wch
+	wch = nil
+	if wo.err != nil {
+		err = fmt.Errorf("deploy: %w", wo.err)
+		return nil, err
+	}
+	if err = applyWhiteouts(dir, wo.paths); err != nil {
+		return nil, fmt.Errorf("deploy: %w", err)
 	}
 	removeUpdatedStamps(dir)
 	stamp := s.p("ostree", "deploy", osname, "var", ".ostree-selabeled")

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -153,5 +154,43 @@ func TestAdminKernelLayouts(t *testing.T) {
 			}
 			compareStates(t, name, states[0], states[1])
 		})
+	}
+}
+
+// TestAdminWhiteouts: .ostree-wh.NAME files become overlayfs whiteouts
+// (0:0 character devices with the file's mode) in deployments, as ostree
+// does.
+func TestAdminWhiteouts(t *testing.T) {
+	requireSysrootTests(t)
+	tree := filepath.Join(t.TempDir(), "tree")
+	makeTree(t, tree, map[string]string{"usr/lib/modules/6.1.0/vmlinuz": "k\n", "usr/etc/x.conf": "x\n", "usr/lib/os-release": "ID=w\n",
+		"usr/share/a/.ostree-wh.gone": "", "usr/share/.ostree-wh.b": "", "usr/share/keep": "keep\n"})
+	must(t, os.Chmod(filepath.Join(tree, "usr/share/.ostree-wh.b"), 0o600))
+	var got []string
+	for _, tool := range []string{"ostree", "gostree"} {
+		sr := filepath.Join(t.TempDir(), "sysroot")
+		must(t, os.Mkdir(sr, 0o755))
+		admin(t, tool, sr, "init-fs")
+		admin(t, tool, sr, "os-init", "os")
+		ostreeCmd(t, "--repo="+sr+"/ostree/repo", "commit", "-b", "w", "--owner-uid=0", "--owner-gid=0", tree)
+		admin(t, tool, sr, "deploy", "--os=os", "w")
+		dep := defaultDeployment(t, sr)
+		var l []string
+		for _, p := range []string{"usr/share/a/gone", "usr/share/a/.ostree-wh.gone", "usr/share/b", "usr/share/.ostree-wh.b", "usr/share/keep"} {
+			st, err := os.Lstat(filepath.Join(dep, p))
+			if err != nil {
+				l = append(l, p+" absent")
+				continue
+			}
+			sys := st.Sys().(*syscall.Stat_t)
+			l = append(l, fmt.Sprintf("%s %o rdev=%d %d:%d", p, sys.Mode, sys.Rdev, sys.Uid, sys.Gid))
+		}
+		got = append(got, strings.Join(l, "\n"))
+	}
+	if got[0] != got[1] {
+		t.Errorf("whiteouts differ:\nostree:\n%s\ngostree:\n%s", got[0], got[1])
+	}
+	if !strings.Contains(got[1], "usr/share/b 20600 rdev=0") {
+		t.Errorf("no whiteout:\n%s", got[1])
 	}
 }
