@@ -51,6 +51,15 @@ func GetLimits(ctx context.Context, client *http.Client, endpoint string) (Limit
 	if resp.StatusCode != http.StatusOK {
 		return Limits{}, fmt.Errorf("swift: GET /info: HTTP %d", resp.StatusCode)
 	}
+	l, err := parseInfo(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return Limits{}, fmt.Errorf("swift: GET /info: %w", err)
+	}
+	return l, nil
+}
+
+// parseInfo parses the JSON of /info.
+func parseInfo(r io.Reader) (Limits, error) {
 	var doc struct {
 		Swift struct {
 			MaxFileSize           int64 `json:"max_file_size"`
@@ -65,8 +74,8 @@ func GetLimits(ctx context.Context, client *http.Client, endpoint string) (Limit
 			MaxDeletesPerRequest int `json:"max_deletes_per_request"`
 		} `json:"bulk_delete"`
 	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&doc); err != nil {
-		return Limits{}, fmt.Errorf("swift: GET /info: %w", err)
+	if err := json.NewDecoder(r).Decode(&doc); err != nil {
+		return Limits{}, err
 	}
 	l := DefaultLimits
 	if doc.Swift.MaxFileSize > 0 {
