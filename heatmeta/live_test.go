@@ -143,7 +143,7 @@ func (s *liveStack) bootstrap(path string) {
 // collectUntil polls (bounded) until the ostree deployment asks for commit.
 func collectUntil(t *testing.T, c *heatmeta.Collector, commit string) (*heatmeta.Collection, heatmeta.DeploymentRequest) {
 	t.Helper()
-	for range 120 {
+	for range 30 {
 		r, err := c.Collect(context.Background())
 		if err != nil {
 			t.Fatal(err)
@@ -158,6 +158,10 @@ func collectUntil(t *testing.T, c *heatmeta.Collector, commit string) (*heatmeta
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
+	r, err := c.Collect(context.Background())
+	if err == nil {
+		t.Logf("collectors %v, errors %v", r.Collectors, r.Errors)
+	}
 	t.Fatalf("metadata never asked for %s", commit)
 	return nil, heatmeta.DeploymentRequest{}
 }
@@ -170,7 +174,7 @@ func newLiveCollector(t *testing.T) (*heatmeta.Collector, string) {
 	}
 	heatLocal := filepath.Join(dir, "cfn-init-data")
 	c, err := heatmeta.NewCollector(heatmeta.CollectorOptions{Cache: cache, Config: heatmeta.Config{
-		Collectors: []string{heatmeta.SourceHeatLocal, heatmeta.SourceRequest, heatmeta.SourceHeat, heatmeta.SourceLocal},
+		Collectors: []string{heatmeta.SourceHeatLocal, heatmeta.SourceCFN, heatmeta.SourceHeat, heatmeta.SourceRequest, heatmeta.SourceLocal},
 		HeatLocal:  heatmeta.HeatLocalConfig{Path: []string{heatLocal}},
 		Local:      heatmeta.LocalConfig{Path: []string{filepath.Join(dir, "local-data")}},
 	}})
@@ -216,20 +220,53 @@ func TestLiveTempURLTransportAndSignal(t *testing.T) {
 		t.Fatal(err)
 	}
 	st = s.wait("UPDATE_FAILED")
-	t.Logf("stack reason: %s", st.StatusReason)
+	if !strings.Contains(st.StatusReason, "rolled back to "+a) {
+		t.Errorf("the agent's reason did not reach Heat: %s", st.StatusReason)
+	}
 }
 
-func TestLiveHeatTransport(t *testing.T) {
+// TestLiveTransports runs every poll transport with a signal transport
+// end to end: the collector follows the transport from the bootstrap,
+// the deployment's signal completes the stack.
+func TestLiveTransports(t *testing.T) {
 	orch := orchestration(t)
-	a := strings.Repeat("c3", 32)
-	s := createStack(t, orch, map[string]any{"commit": a, "transport": "POLL_SERVER_HEAT", "signal": "NO_SIGNAL"})
-	c, heatLocal := newLiveCollector(t)
-	s.bootstrap(heatLocal)
-	r, d := collectUntil(t, c, a)
-	if !contains(r.Collectors, "heat") || d.Desired.Signal.Transport != heatmeta.NoSignal {
-		t.Fatalf("collectors %v signal %v errors %v", r.Collectors, d.Desired.Signal, r.Errors)
+	for _, c := range []struct {
+		transport, signal, source string
+		want                      heatmeta.Transport
+	}{
+		{"POLL_SERVER_HEAT", "HEAT_SIGNAL", heatmeta.SourceHeat, heatmeta.HeatSignal},
+		{"POLL_SERVER_CFN", "CFN_SIGNAL", heatmeta.SourceCFN, heatmeta.CFNSignal},
+		{"POLL_TEMP_URL", "NO_SIGNAL", heatmeta.SourceRequest, heatmeta.NoSignal},
+	} {
+		t.Run(c.transport+"+"+c.signal, func(t *testing.T) {
+			if c.transport == "POLL_SERVER_CFN" && os.Getenv("GOSTREE_TEST_HEAT_CFN") != "1" {
+				// On the loopback cloud of /work/shared/openstack a
+				// DescribeStackResource signed by keystoneclient's own
+				// Ec2Signer is refused too (Keystone's ec2tokens answers 401;
+				// its log shows KeyError 'encrypted_blob' on credentials):
+				// the cloud's EC2 credentials, not the signature, fail.
+				t.Skip("CFN needs working Keystone EC2 credentials: set GOSTREE_TEST_HEAT_CFN=1 on a cloud that has them")
+			}
+			a := strings.Repeat("c3", 32)
+			s := createStack(t, orch, map[string]any{"commit": a, "transport": c.transport, "signal": c.signal})
+			col, heatLocal := newLiveCollector(t)
+			s.bootstrap(heatLocal)
+			r, d := collectUntil(t, col, a)
+			if !contains(r.Collectors, c.source) || d.Desired.Signal.Transport != c.want {
+				t.Fatalf("collectors %v signal %v errors %v", r.Collectors, d.Desired.Signal, r.Errors)
+			}
+			ok := heatmeta.Outcome{Stdout: "booted\n", Outputs: map[string]any{"booted_commit": a, "previous_commit": strings.Repeat("0", 64)}}
+			if err := (&heatmeta.Signaller{}).Send(context.Background(), d.Desired.Signal, ok); err != nil {
+				t.Fatal(err)
+			}
+			st := s.wait("CREATE_COMPLETE")
+			if c.want != heatmeta.NoSignal {
+				if got := output(st, "booted"); got != a {
+					t.Errorf("stack output booted = %q, want %s", got, a)
+				}
+			}
+		})
 	}
-	s.wait("CREATE_COMPLETE")
 }
 
 func contains(l []string, s string) bool {

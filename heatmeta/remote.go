@@ -23,8 +23,8 @@ import (
 
 // RequestSource ("request", Heat's POLL_TEMP_URL transport) GETs a URL,
 // in practice a Swift TempURL Heat writes the metadata to. It sends
-// If-None-Match / If-Modified-Since with the validators of its previous
-// answer, so in steady state a poll is one request answered 304
+// If-None-Match with the ETag of its previous answer (If-Modified-Since
+// with its Last-Modified when there was no ETag), so in steady state a poll is one request answered 304
 // (ErrNotModified). The URL is a capability: it never appears in errors.
 type RequestSource struct {
 	URL    string
@@ -53,11 +53,15 @@ func (s *RequestSource) Fetch(ctx context.Context) (Metadata, error) {
 	if err != nil || (req.URL.Scheme != "http" && req.URL.Scheme != "https") {
 		return Metadata{}, &Error{Op: op, Err: errors.New("metadata_url is not an http or https URL")}
 	}
+	// If-None-Match when there is an ETag, If-Modified-Since only when
+	// there is not: Swift evaluates both independently (not as RFC 9110
+	// says), and Last-Modified has one-second granularity, so with both
+	// an update made in the same second as the previous one would be
+	// answered 304 and missed.
 	s.mu.Lock()
 	if s.etag != "" {
 		req.Header.Set("If-None-Match", s.etag)
-	}
-	if s.lastMod != "" {
+	} else if s.lastMod != "" {
 		req.Header.Set("If-Modified-Since", s.lastMod)
 	}
 	s.mu.Unlock()

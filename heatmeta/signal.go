@@ -399,10 +399,16 @@ type keystoneCreds struct {
 }
 
 func (k keystoneCreds) authOptions() gophercloud.AuthOptions {
+	// Heat hands out both deploy_user_id and deploy_username; Keystone
+	// wants one, and the id needs no domain.
+	username := k.Username
+	if k.UserID != "" {
+		username = ""
+	}
 	ao := gophercloud.AuthOptions{
 		IdentityEndpoint: k.AuthURL,
 		UserID:           k.UserID,
-		Username:         k.Username,
+		Username:         username,
 		DomainID:         k.UserDomainID,
 		DomainName:       k.UserDomain,
 		Password:         k.Password,

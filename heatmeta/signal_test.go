@@ -104,7 +104,8 @@ func TestSignalCFN(t *testing.T) {
 
 func TestSignalHeat(t *testing.T) {
 	fc := newFakeCloud(t)
-	tgt := SignalTarget{Transport: HeatSignal, AuthURL: fc.authURL(), UserID: fc.userID, Password: fc.password,
+	// Heat passes deploy_username and deploy_user_id; the id is used.
+	tgt := SignalTarget{Transport: HeatSignal, AuthURL: fc.authURL(), UserID: fc.userID, Username: "stack-user", Password: fc.password,
 		ProjectID: fc.projectID, StackID: fc.stack, ResourceName: fc.resource}
 	rec := &sleepRecorder{}
 	fc.failNext = []int{503}
