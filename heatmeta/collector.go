@@ -28,8 +28,14 @@ const (
 
 // DefaultCollectors is the default order. Later documents override
 // earlier ones when merged, so remote Heat metadata overrides the
-// first-boot copy and local files override everything.
-var DefaultCollectors = []string{SourceHeatLocal, SourceConfigDrive, SourceEC2, SourceCFN, SourceHeat, SourceRequest, SourceLocal}
+// first-boot copy and local files override everything. ec2 is not in it
+// (os-collect-config has it): nothing the agent needs comes from there,
+// and off OpenStack every poll would wait for 169.254.169.254 until it
+// times out. List it explicitly to use it.
+var DefaultCollectors = []string{SourceHeatLocal, SourceConfigDrive, SourceCFN, SourceHeat, SourceRequest, SourceLocal}
+
+// knownSources are all source names.
+var knownSources = []string{SourceHeatLocal, SourceConfigDrive, SourceEC2, SourceCFN, SourceHeat, SourceRequest, SourceLocal}
 
 // Config selects and configures the sources. Field names follow
 // os-collect-config's options (JSON/YAML keys in snake_case), so the
@@ -126,7 +132,7 @@ func (c Config) NewSource(name string, hc *http.Client) (Source, error) {
 			ApplicationCredentialID: h.ApplicationCredentialID, ApplicationCredentialSecret: h.ApplicationCredentialSecret,
 			RegionName: h.RegionName, Interface: h.Interface, StackID: h.StackID, ResourceName: h.ResourceName, Client: hc}, nil
 	}
-	return nil, fmt.Errorf("unknown metadata source %q (known: %s)", clip(name), strings.Join(DefaultCollectors, ", "))
+	return nil, fmt.Errorf("unknown metadata source %q (known: %s)", clip(name), strings.Join(knownSources, ", "))
 }
 
 // section returns the settings a source depends on, to tell when it must

@@ -74,6 +74,23 @@
 // kept). Retryable failures are retried with jittered exponential
 // backoff.
 //
+// # Differences from os-collect-config, on purpose
+//
+//   - A source that fails keeps contributing its last cached documents
+//     (os-collect-config drops it for that run), so an unreachable Heat
+//     does not make a deployment vanish from the merged view.
+//   - Sources live between polls: the request source's conditional GET
+//     (If-None-Match with the previous ETag; If-Modified-Since only
+//     without one, because Swift applies both and Last-Modified has
+//     one-second granularity) makes a steady-state poll one request
+//     answered 304, and the heat source keeps its token.
+//   - A transport change is followed within the same Collect (no
+//     re-exec), and the bootstrap documents stay the lowest layer of the
+//     transport settings.
+//   - Deployments are not exploded into per-deployment cache keys: the
+//     agent reads the ostree group itself; os-apply-config is not run.
+//   - ec2 is not a default source; config_drive is a source of its own.
+//
 // The package logs nothing; callers log Collection.Errors, Ignored and
 // the errors returned.
 package heatmeta

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // DefaultEC2URL is the EC2-compatible metadata service of Nova.
@@ -24,6 +25,8 @@ type EC2Source struct {
 	URL            string // default DefaultEC2URL
 	ConfigDriveDir string // mount point of the config drive, "" for none
 	Client         *http.Client
+	// Timeout bounds the whole walk (default 10 s, as os-collect-config).
+	Timeout time.Duration
 }
 
 var _ Source = (*EC2Source)(nil)
@@ -57,6 +60,12 @@ func (s *EC2Source) Fetch(ctx context.Context) (Metadata, error) {
 	if u, err := url.Parse(base); err != nil || (u.Scheme != "http" && u.Scheme != "https") {
 		return Metadata{}, &Error{Op: op, Err: errors.New("metadata_url is not an http or https URL")}
 	}
+	timeout := s.Timeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	n := 0
 	tree, err := s.walk(ctx, strings.TrimRight(base, "/")+"/", 0, &n)
 	if err != nil {

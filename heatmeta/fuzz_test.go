@@ -156,7 +156,7 @@ func FuzzApplyTransport(f *testing.F) {
 			t.Fatalf("result invalid: %v", err)
 		}
 		for _, n := range cfg.collectors() {
-			if !slices.Contains(DefaultCollectors, n) {
+			if !slices.Contains(knownSources, n) {
 				t.Fatalf("collector %q", n)
 			}
 		}
