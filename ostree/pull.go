@@ -242,11 +242,10 @@ func (s *storeSource) content(ctx context.Context, t *Txn, c Checksum, gate writ
 	} else {
 		br := getBufReader(src)
 		defer putBufReader(br)
-		var fi *FileInfo
-		var rd io.Reader
-		fi, rd, err = OpenArchiveStream(br, -1)
-		if err == nil {
+		fi, rd, release, oerr := openArchivePooled(br)
+		if err = oerr; err == nil {
 			_, err = t.WriteContent(fi, rd, &c)
+			release()
 		}
 	}
 	return cr.n, err

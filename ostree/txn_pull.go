@@ -2,13 +2,16 @@ package ostree
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 
+	"github.com/klauspost/compress/flate"
 	"golang.org/x/sys/unix"
 )
 
@@ -57,8 +60,9 @@ func (t *Txn) writeArchiveRaw(p string, expected Checksum, r io.Reader) (*FileIn
 	tee := io.TeeReader(r, bw)
 	br := getBufReader(tee)
 	defer putBufReader(br)
-	fi, content, err := OpenArchiveStream(br, -1)
+	fi, content, release, err := openArchivePooled(br)
 	if err == nil {
+		defer release()
 		var sum Checksum
 		sum, err = ContentChecksum(fi, content)
 		if err == nil && fi.IsSymlink() {
@@ -135,4 +139,36 @@ func (t *Txn) readStaged(n ObjectName) ([]byte, error) {
 		}
 	}
 	return t.repo.ReadMetadataBytes(n)
+}
+
+var inflaters sync.Pool
+
+// openArchivePooled is OpenArchiveStream for a pull's many small objects:
+// the decompressor comes from a pool; call release once the content has
+// been read (or abandoned).
+func openArchivePooled(br *bufio.Reader) (fi *FileInfo, content io.Reader, release func(), err error) {
+	h, err := readFramedHeader(br, -1)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if fi, err = ParseArchiveHeader(h); err != nil {
+		return nil, nil, nil, err
+	}
+	if fi.IsSymlink() {
+		var one [1]byte
+		if n, _ := io.ReadFull(br, one[:]); n != 0 {
+			return nil, nil, nil, corrupt("symlink object has content")
+		}
+		return fi, bytes.NewReader(nil), func() {}, nil
+	}
+	var zr io.ReadCloser
+	if v := inflaters.Get(); v != nil {
+		zr = v.(io.ReadCloser)
+		if err := zr.(flate.Resetter).Reset(br, nil); err != nil {
+			zr = flate.NewReader(br)
+		}
+	} else {
+		zr = flate.NewReader(br)
+	}
+	return fi, &exactReader{r: zr, remaining: fi.Size, src: br}, func() { inflaters.Put(zr) }, nil
 }

@@ -42,8 +42,11 @@ func fileHandler(dir string) http.Handler {
 	})
 }
 
+// fastOptions retries at once; its low-speed time is long enough that a
+// loaded machine does not look like a stalled server (TestFaultsRecovered
+// shortens it for the stall case).
 func fastOptions() Options {
-	return Options{RetryBackoff: time.Millisecond, LowSpeedTime: 300 * time.Millisecond}
+	return Options{RetryBackoff: time.Millisecond, LowSpeedTime: 5 * time.Second}
 }
 
 func TestConformanceHTTPTest(t *testing.T) {
@@ -262,7 +265,7 @@ func (f *faultServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(data))
 }
 
-func newFault(t *testing.T, fault func(n int, r *http.Request) string) (*faultServer, []byte, *Store) {
+func newFault(t *testing.T, lowSpeed time.Duration, fault func(n int, r *http.Request) string) (*faultServer, []byte, *Store) {
 	dir := t.TempDir()
 	data := make([]byte, 1<<20)
 	rand.Read(data)
@@ -270,7 +273,9 @@ func newFault(t *testing.T, fault func(n int, r *http.Request) string) (*faultSe
 	fs := &faultServer{dir: dir, fault: fault}
 	srv := httptest.NewServer(fs)
 	t.Cleanup(srv.Close)
-	s, err := New(srv.URL, fastOptions())
+	o := fastOptions()
+	o.LowSpeedTime = lowSpeed
+	s, err := New(srv.URL, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -280,7 +285,11 @@ func newFault(t *testing.T, fault func(n int, r *http.Request) string) (*faultSe
 func TestFaultsRecovered(t *testing.T) {
 	for _, fault := range []string{"500", "503", "408", "429", "reset", "truncate", "stall"} {
 		t.Run(fault, func(t *testing.T) {
-			fs, data, s := newFault(t, func(n int, r *http.Request) string {
+			lowSpeed := 5 * time.Second
+			if fault == "stall" {
+				lowSpeed = 300 * time.Millisecond
+			}
+			fs, data, s := newFault(t, lowSpeed, func(n int, r *http.Request) string {
 				if n < 2 {
 					return fault
 				}
@@ -312,13 +321,13 @@ func TestFaultsRecovered(t *testing.T) {
 
 func TestFaultsPermanent(t *testing.T) {
 	ctx := context.Background()
-	fs, _, s := newFault(t, func(int, *http.Request) string { return "400" })
+	fs, _, s := newFault(t, 5*time.Second, func(int, *http.Request) string { return "400" })
 	_, err := storetest.ReadAll(ctx, s, "obj")
 	var se *store.Error
 	if !errors.As(err, &se) || se.Status != 400 || se.Retryable || len(fs.log) != 1 {
 		t.Fatalf("400: err=%v, requests %d: want one request and a permanent error", err, len(fs.log))
 	}
-	fs, _, s = newFault(t, func(int, *http.Request) string { return "503" })
+	fs, _, s = newFault(t, 5*time.Second, func(int, *http.Request) string { return "503" })
 	_, err = storetest.ReadAll(ctx, s, "obj")
 	if !errors.As(err, &se) || se.Status != 503 || !se.Retryable || len(fs.log) != 6 {
 		t.Fatalf("503 forever: err=%v, requests %d: want 1+5 requests then the error", err, len(fs.log))
@@ -326,7 +335,7 @@ func TestFaultsPermanent(t *testing.T) {
 	if !strings.Contains(err.Error(), "obj") || !strings.Contains(err.Error(), "503") {
 		t.Fatalf("error does not name the file and status: %v", err)
 	}
-	fs, _, s = newFault(t, func(int, *http.Request) string { return "reset" })
+	fs, _, s = newFault(t, 5*time.Second, func(int, *http.Request) string { return "reset" })
 	_, err = storetest.ReadAll(ctx, s, "obj")
 	if err == nil || len(fs.log) != 6 {
 		t.Fatalf("reset forever: err=%v, requests %d", err, len(fs.log))
