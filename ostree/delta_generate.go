@@ -15,7 +15,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/ulikunitz/xz"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/gostree/gostree/internal/atomicfile"
@@ -60,10 +59,6 @@ type DeltaStats struct {
 const (
 	defaultDeltaChunk    = 16 << 20
 	defaultDeltaFallback = 4 << 20
-	// deltaXZDict is the xz dictionary of generated parts: small, since
-	// ulikunitz/xz's encoder slows down with bigger ones for little gain
-	// on typical trees, and it keeps the client's decoder memory small.
-	deltaXZDict = 1 << 16
 )
 
 // deltaItem is one object planned into a part.
@@ -78,8 +73,8 @@ type deltaItem struct {
 // reachable from To that are not reachable from From, as literal data in
 // parts (metadata first, then content; content that the archive
 // repository shows to be incompressible goes into parts stored as xz
-// without compression, everything else is xz-compressed, parts in
-// parallel), and the To commit
+// without compression, everything else is compressed by the fast LZMA2
+// encoder of delta_lzma.go, parts in parallel), and the To commit
 // and its detached metadata in the superblock. It does not update the
 // summary; see RegenerateSummary and RegenerateDeltaIndexes.
 func (r *Repo) GenerateStaticDelta(ctx context.Context, o DeltaGenerateOptions) (*StaticDelta, *DeltaStats, error) {
@@ -161,9 +156,9 @@ func (r *Repo) GenerateStaticDelta(ctx context.Context, o DeltaGenerateOptions) 
 					fallbacks = append(fallbacks, DeltaFallback{Object: n, Size: uint64(st.Size()), USize: uint64(usize)})
 					continue
 				}
-				// LZMA is slowest on data that gains little: zlib at
-				// half the size or worse means "store".
-				incompressible = usize >= 4096 && st.Size()*2 >= usize
+				// Data zlib could not shrink by 10% is stored: LZMA
+				// would only spend time on it.
+				incompressible = usize >= 4096 && st.Size()*10 >= usize*9
 			}
 		} else if o.MinFallbackSize > 0 && usize > o.MinFallbackSize && fi.IsRegular() {
 			// Fallbacks are fetched as archive objects: their compressed
@@ -399,29 +394,16 @@ func (r *Repo) buildDeltaPart(items []deltaItem, compress bool) ([]byte, DeltaPa
 		xattrs = []Xattrs{nil}
 	}
 	// Always xz: ostree fails on uncompressed part files (see xzStored).
+	payload := encodeDeltaPayload(modes, xattrs, blob, ops)
+	blob = nil
 	var file []byte
 	if compress {
-		w := bytes.NewBuffer(make([]byte, 0, len(blob)/3+64))
-		w.WriteByte(deltaCompXZ)
-		zw, err := xz.WriterConfig{DictCap: deltaXZDict}.NewWriter(w)
-		if err != nil {
-			return nil, hdr, err
-		}
-		size, err := writeDeltaPayload(zw, modes, xattrs, blob, ops)
-		if err != nil {
-			return nil, hdr, err
-		}
-		if err := zw.Close(); err != nil {
-			return nil, hdr, err
-		}
-		file = w.Bytes()
-		if int64(len(file)) > size+size/256+64 { // did not pay off
+		file = append([]byte{deltaCompXZ}, xzFast(payload)...)
+		if len(file) > len(payload)+len(payload)/256+64 { // did not pay off
 			compress = false
 		}
 	}
 	if !compress {
-		payload := encodeDeltaPayload(modes, xattrs, blob, ops)
-		blob = nil
 		file = append([]byte{deltaCompXZ}, xzStored(payload)...)
 	}
 	hdr.Checksum = SumBytes(file)

@@ -1,0 +1,66 @@
+package ostree
+
+import (
+	"bytes"
+	"crypto/rand"
+	"os"
+	"os/exec"
+	"testing"
+)
+
+func lzmaTestInputs(t testing.TB) map[string][]byte {
+	rnd := make([]byte, 300000)
+	rand.Read(rnd)
+	text := bytes.Repeat([]byte("the quick brown fox jumps over the lazy dog 0123456789\n"), 60000)
+	mixed := append(append(append([]byte(nil), text[:100000]...), rnd[:50000]...), text[:200000]...)
+	in := map[string][]byte{
+		"one":    {42},
+		"short":  []byte("abcabcabcabc"),
+		"zeros":  make([]byte, 5<<20),
+		"random": rnd,
+		"text":   text,
+		"mixed":  mixed,
+	}
+	if b, err := os.ReadFile("/usr/bin/ostree"); err == nil {
+		in["binary"] = b
+	}
+	if b, err := os.ReadFile("/usr/lib/x86_64-linux-gnu/libc.so.6"); err == nil {
+		in["libc"] = b
+	}
+	return in
+}
+
+func TestXZFastRoundTrip(t *testing.T) {
+	for name, data := range lzmaTestInputs(t) {
+		file := append([]byte{deltaCompXZ}, xzFast(data)...)
+		out, err := decompressDeltaPart(region{mem: file, n: int64(len(file))}, t.TempDir())
+		if err != nil {
+			t.Fatalf("%s: ulikunitz/xz: %v", name, err)
+		}
+		got, _ := out.region().bytes(1 << 30)
+		out.Close()
+		if !bytes.Equal(got, data) {
+			t.Fatalf("%s: ulikunitz/xz round trip differs (%d vs %d bytes)", name, len(got), len(data))
+		}
+		if x, err := exec.LookPath("xz"); err == nil {
+			cmd := exec.Command(x, "-dc")
+			cmd.Stdin = bytes.NewReader(file[1:])
+			got, err := cmd.Output()
+			if err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("%s: xz -dc: %v", name, err)
+			}
+		}
+		t.Logf("%s: %d -> %d", name, len(data), len(file)-1)
+	}
+}
+
+func BenchmarkXZFast(b *testing.B) {
+	data := lzmaTestInputs(b)["libc"]
+	if data == nil {
+		b.Skip("no libc")
+	}
+	b.SetBytes(int64(len(data)))
+	for i := 0; i < b.N; i++ {
+		xzFast(data)
+	}
+}
