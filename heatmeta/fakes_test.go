@@ -65,11 +65,18 @@ func (f *fakeCloud) serve(w http.ResponseWriter, r *http.Request) {
 							Password string `json:"password"`
 						} `json:"user"`
 					} `json:"password"`
+					AppCred struct {
+						ID     string `json:"id"`
+						Secret string `json:"secret"`
+					} `json:"application_credential"`
 				} `json:"identity"`
 				Scope struct {
 					Project struct {
 						ID string `json:"id"`
 					} `json:"project"`
+					Trust struct {
+						ID string `json:"id"`
+					} `json:"OS-TRUST:trust"`
 				} `json:"scope"`
 			} `json:"auth"`
 		}
@@ -78,7 +85,11 @@ func (f *fakeCloud) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		pw := req.Auth.Identity.Password.User
-		if pw.ID != f.userID || pw.Password != f.password || req.Auth.Scope.Project.ID != f.projectID {
+		ac := req.Auth.Identity.AppCred
+		okPassword := pw.ID == f.userID && pw.Password == f.password &&
+			(req.Auth.Scope.Project.ID == f.projectID || req.Auth.Scope.Trust.ID == "trust-1")
+		okAppCred := ac.ID == "appcred-1" && ac.Secret == "appcred-secret" && req.Auth.Scope.Project.ID == ""
+		if !okPassword && !okAppCred {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(401)
 			io.WriteString(w, `{"error": {"code": 401, "title": "Unauthorized", "message": "The request you have made requires authentication."}}`)

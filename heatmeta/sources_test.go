@@ -442,3 +442,23 @@ func TestRequestSourceLastModifiedOnly(t *testing.T) {
 		t.Fatalf("If-Modified-Since sent: %q", ims)
 	}
 }
+
+func TestHeatSourceOtherCredentials(t *testing.T) {
+	fc := newFakeCloud(t)
+	fc.setMetadata(`{"deployments": []}`)
+	for name, s := range map[string]*HeatSource{
+		"application credential": {AuthURL: fc.authURL(), ApplicationCredentialID: "appcred-1", ApplicationCredentialSecret: "appcred-secret",
+			StackID: fc.stack, ResourceName: fc.resource},
+		"trust": {AuthURL: fc.authURL(), UserID: fc.userID, Password: fc.password, TrustID: "trust-1",
+			StackID: fc.stack, ResourceName: fc.resource},
+	} {
+		if _, err := s.Fetch(ctx); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	bad := &HeatSource{AuthURL: fc.authURL(), ApplicationCredentialID: "appcred-1", ApplicationCredentialSecret: "wrong-secret-77",
+		StackID: fc.stack, ResourceName: fc.resource}
+	if _, err := bad.Fetch(ctx); err == nil || strings.Contains(err.Error(), "wrong-secret-77") || IsRetryable(err) {
+		t.Errorf("bad application credential: %v", err)
+	}
+}
