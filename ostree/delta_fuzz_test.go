@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"io"
 	"testing"
+
+	"github.com/ulikunitz/xz"
 )
 
 // FuzzParseStaticDelta: the superblock parser never panics, and whatever
@@ -85,6 +88,29 @@ func FuzzBspatch(f *testing.F) {
 		}
 		if err == nil && out.Len() != int(newSize) {
 			t.Fatalf("succeeded with %d of %d bytes", out.Len(), newSize)
+		}
+	})
+}
+
+// FuzzXZFast: whatever the input, the fast LZMA2 encoder's output
+// decompresses to it.
+func FuzzXZFast(f *testing.F) {
+	f.Add([]byte("hello world hello world hello world\n"))
+	f.Add(bytes.Repeat([]byte{0}, 70000))
+	for _, files := range loadDeltaVectors(f) {
+		f.Add(files["payload0"])
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) == 0 {
+			return
+		}
+		zr, err := xz.NewReader(bytes.NewReader(xzFast(data)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(zr)
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("round trip differs (%v)", err)
 		}
 	})
 }
