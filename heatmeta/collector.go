@@ -531,50 +531,11 @@ func (c *Collector) pollAll(ctx context.Context, cfg Config) (*Collection, error
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		src, err := c.source(cfg, name)
+		docs, fresh, err := c.fetchOne(ctx, res, cfg, name)
 		if err != nil {
-			res.Errors = append(res.Errors, &SourceError{Source: name, Err: err})
-			continue
+			return nil, err
 		}
-		var md Metadata
-		fresh := false
-		if name == SourceEC2 {
-			// Immutable once fetched, as os-collect-config treats it.
-			if raw, err := c.cache.Latest(SourceEC2); err == nil {
-				md = Metadata{Docs: []Doc{{Key: SourceEC2, Raw: raw}}}
-				goto store
-			}
-		}
-		md, err = src.Fetch(ctx)
-		switch {
-		case err == nil:
-			fresh = true
-		case errors.Is(err, ErrNotConfigured):
-			continue
-		case errors.Is(err, ErrNotModified):
-			cached, cerr := c.cached(name)
-			if cerr != nil || len(cached) == 0 {
-				if f, ok := src.(interface{ Forget() }); ok {
-					f.Forget()
-				}
-				res.Errors = append(res.Errors, &SourceError{Source: name, Err: &Error{Op: name, Retryable: true,
-					Err: errors.New("server says not modified but nothing is cached; refetching next time")}})
-				continue
-			}
-			md = Metadata{Docs: cached}
-		default:
-			res.Errors = append(res.Errors, &SourceError{Source: name, Err: err})
-			cached, cerr := c.cached(name)
-			if cerr != nil {
-				return nil, cerr
-			}
-			for _, d := range cached {
-				res.Stale = append(res.Stale, d.Key)
-			}
-			md = Metadata{Docs: cached}
-		}
-	store:
-		for _, d := range md.Docs {
+		for _, d := range docs {
 			var changed bool
 			if fresh {
 				changed, err = c.cache.Store(d.Key, d.Raw)
@@ -591,6 +552,52 @@ func (c *Collector) pollAll(ctx context.Context, cfg Config) (*Collection, error
 		}
 	}
 	return res, nil
+}
+
+// fetchOne polls one source and returns its documents: fresh ones, or
+// cached ones standing in when it failed or said "not modified" (a
+// failure is added to res). The error is for the cache failing only.
+func (c *Collector) fetchOne(ctx context.Context, res *Collection, cfg Config, name string) (docs []Doc, fresh bool, err error) {
+	src, err := c.source(cfg, name)
+	if err != nil {
+		res.Errors = append(res.Errors, &SourceError{Source: name, Err: err})
+		return nil, false, nil
+	}
+	if name == SourceEC2 {
+		// Immutable once fetched, as os-collect-config treats it.
+		if raw, err := c.cache.Latest(SourceEC2); err == nil {
+			return []Doc{{Key: SourceEC2, Raw: raw}}, false, nil
+		}
+	}
+	md, ferr := src.Fetch(ctx)
+	switch {
+	case ferr == nil:
+		return md.Docs, true, nil
+	case errors.Is(ferr, ErrNotConfigured):
+		return nil, false, nil
+	case errors.Is(ferr, ErrNotModified):
+		cached, err := c.cached(name)
+		if err != nil {
+			return nil, false, err
+		}
+		if len(cached) == 0 {
+			if f, ok := src.(interface{ Forget() }); ok {
+				f.Forget()
+			}
+			res.Errors = append(res.Errors, &SourceError{Source: name, Err: &Error{Op: name, Retryable: true,
+				Err: errors.New("server says not modified but nothing is cached; refetching next time")}})
+		}
+		return cached, false, nil
+	}
+	res.Errors = append(res.Errors, &SourceError{Source: name, Err: ferr})
+	cached, err := c.cached(name)
+	if err != nil {
+		return nil, false, err
+	}
+	for _, d := range cached {
+		res.Stale = append(res.Stale, d.Key)
+	}
+	return cached, false, nil
 }
 
 // cached returns the latest cached documents of a source: its own key,
