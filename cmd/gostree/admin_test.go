@@ -346,11 +346,17 @@ func TestAdminVectorScenario(t *testing.T) {
 			for i := range want {
 				compareStates(t, fmt.Sprintf("step %d", i), want[i], got[i])
 			}
-			// Outputs: config-diff (index 3) and every status must match.
-			for _, i := range []int{3, 5, 8, 10, 12} {
+			// Outputs: every status must match; config-diff (index 3)
+			// lists the same lines (their order is readdir order, which
+			// depends on each filesystem's inode allocation; the exact
+			// order is compared on one sysroot in the etc tests).
+			for _, i := range []int{5, 8, 10, 12} {
 				if wantOut[i] != gotOut[i] {
 					t.Errorf("output %d differs:\nostree:\n%s\ngostree:\n%s", i, wantOut[i], gotOut[i])
 				}
+			}
+			if sortedLines(wantOut[3]) != sortedLines(gotOut[3]) {
+				t.Errorf("config-diff differs:\nostree:\n%s\ngostree:\n%s", wantOut[3], gotOut[3])
 			}
 			wantC := wantEtc["c.conf"]
 			if wantC != "600 default-c" {
