@@ -179,3 +179,21 @@ func FuzzEncodeOutcome(f *testing.F) {
 		}
 	})
 }
+
+func FuzzRedact(f *testing.F) {
+	seedFiles(f, "server-metadata.json", "meta_data.json")
+	f.Add([]byte(`{"x": ["https://h/p?Signature=abc", {"name": "deploy_password", "value": 5}], "Password": null}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		out, err := Redact(b)
+		if err != nil {
+			return
+		}
+		if !json.Valid(out) {
+			t.Fatalf("invalid JSON %q", out)
+		}
+		again, err := Redact(out)
+		if err != nil || !jsonEqual(again, out) {
+			t.Fatalf("not idempotent: %s vs %s (%v)", out, again, err)
+		}
+	})
+}
