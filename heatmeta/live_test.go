@@ -240,12 +240,13 @@ func TestLiveTransports(t *testing.T) {
 	} {
 		t.Run(c.transport+"+"+c.signal, func(t *testing.T) {
 			if c.transport == "POLL_SERVER_CFN" && os.Getenv("GOSTREE_TEST_HEAT_CFN") != "1" {
-				// On the loopback cloud of /work/shared/openstack a
-				// DescribeStackResource signed by keystoneclient's own
-				// Ec2Signer is refused too (Keystone's ec2tokens answers 401;
-				// its log shows KeyError 'encrypted_blob' on credentials):
-				// the cloud's EC2 credentials, not the signature, fail.
-				t.Skip("CFN needs working Keystone EC2 credentials: set GOSTREE_TEST_HEAT_CFN=1 on a cloud that has them")
+				// Heat 19's CFN API checks the signature by POSTing to
+				// Keystone's /v3/ec2tokens without a token; Debian's
+				// Keystone 22 allows that call to admin/service users only,
+				// so every CFN request is refused (403), also when signed by
+				// keystoneclient's own Ec2Signer. SignEC2v2 itself is
+				// checked against Keystone by TestLiveEC2Signature.
+				t.Skip("Heat's CFN API cannot validate EC2 signatures with this Keystone: set GOSTREE_TEST_HEAT_CFN=1 on a cloud where it can")
 			}
 			a := strings.Repeat("c3", 32)
 			s := createStack(t, orch, map[string]any{"commit": a, "transport": c.transport, "signal": c.signal})
