@@ -31,7 +31,14 @@ func newVectorSysroot(t *testing.T, tool string, trees [4]string) string {
 func TestAdminSameAsOstree(t *testing.T) {
 	requireSysrootTests(t)
 	trees := vectorTrees(t)
+	originFile := filepath.Join(t.TempDir(), "my.origin")
+	writeFile(t, originFile, "[origin]\nrefspec=custom:branch\nunlocked=none\n\n[rpmostree]\nrequested-packages=vim;\n", 0o644)
 	seqs := map[string][][]string{
+		"origin-file-and-proc-cmdline": {
+			{"deploy", "--os=testos", "--origin-file=" + originFile, "v1"},
+			{"deploy", "--os=testos", "--karg-proc-cmdline", "v2"},
+			{"deploy", "--os=testos", "--karg-proc-cmdline", "--karg-append=extra=1", "--origin-file=" + originFile, "v3"},
+		},
 		"kargs-and-order": {
 			{"deploy", "--os=testos", "--karg=root=/dev/vda", "--karg=console=ttyS0", "v1"},
 			{"deploy", "--os=testos", "--karg-append=quiet", "v2"},
