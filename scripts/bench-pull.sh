@@ -14,7 +14,8 @@
 #
 # Output: a markdown table on stdout and in _build/bench-pull/results.md.
 # Environment: TREES (default _build/trees), OSTREE, GOSTREE (default: build bin/gostree), ROUNDS,
-# BENCH_KEEP=1 keeps the repositories. Needs root (bare repositories keep ownership) and nginx.
+# BENCH_KEEP=1 keeps the repositories, BENCH_FSYNC=0 sets core.fsync=false in both destination
+# repositories (takes the disk out of the comparison on a machine shared with other I/O). Needs root (bare repositories keep ownership) and nginx.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -126,6 +127,7 @@ for round in $(seq 1 "$ROUNDS"); do
     r=$work/r$round-$tool
     "${cmd[@]}" --repo="$r" init --mode=bare >/dev/null
     "${cmd[@]}" --repo="$r" remote add --no-gpg-verify origin "$url" >/dev/null
+    if [ "${BENCH_FSYNC:-1}" = 0 ]; then "$OSTREE" --repo="$r" config set core.fsync false; fi
     measure p1 $tool "${cmd[@]}" --repo="$r" pull origin v1
     measure p2 $tool "${cmd[@]}" --repo="$r" pull origin main
     got1=$(cat "$r/refs/remotes/origin/v1" 2>/dev/null || echo -)
