@@ -158,6 +158,12 @@ type FinalizeResult struct {
 // ErrNoStaged is returned by FinalizeStaged when nothing is staged.
 var ErrNoStaged = errors.New("no staged deployment")
 
+// ErrFinalizationLocked is returned by FinalizeStaged when
+// RUNDIR/ostree/staged-deployment-locked exists (the staged deployment
+// waits for an explicit unlock, e.g. by an update agent's maintenance
+// window); nothing is changed.
+var ErrFinalizationLocked = errors.New("not finalizing: the staged deployment is locked")
+
 // FinalizeStaged turns the staged deployment into the default one: unless
 // RUNDIR/ostree/staged-deployment-locked exists, it removes the staged
 // record, merges /etc from the merge deployment's /etc as it is now, and
@@ -171,7 +177,7 @@ func (s *Sysroot) FinalizeStaged(ctx context.Context, etcOpts etcmerge.Options) 
 		return nil, err
 	}
 	if _, err := os.Stat(s.stagedLockedPath()); err == nil {
-		return nil, fmt.Errorf("finalization locked (%s exists)", s.stagedLockedPath())
+		return nil, fmt.Errorf("%w: %s exists", ErrFinalizationLocked, s.stagedLockedPath())
 	}
 	st, err := s.readStagedState()
 	if err != nil {

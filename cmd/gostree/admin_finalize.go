@@ -26,6 +26,12 @@ func newAdminFinalizeStagedCommand(a *adminOptions) *cobra.Command {
 				a.printf("No staged deployment.\n")
 				return nil
 			}
+			if errors.Is(err, sysroot.ErrFinalizationLocked) {
+				// As ostree: a locked staged deployment stays staged
+				// and the shutdown goes on.
+				a.printf("%v\n", err)
+				return nil
+			}
 			if err != nil {
 				return err
 			}

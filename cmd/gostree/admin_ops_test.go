@@ -135,6 +135,15 @@ func TestAdminStagedFinalize(t *testing.T) {
 	if got := admin(t, "ostree", sr, "status"); strings.Count(got, "testos ") != 1 {
 		t.Errorf("ostree status: %s", got)
 	}
+	// A locked staged deployment is not finalized (and that is no error).
+	writeFile(t, filepath.Join(run, "ostree/staged-deployment-locked"), "", 0o644)
+	if out := gostree(t, "admin", "finalize-staged", "--sysroot="+sr, "--run-dir="+run); !strings.Contains(out, "locked") {
+		t.Errorf("finalize while locked: %s", out)
+	}
+	if st := statusJSONOf(t, sr, "--run-dir="+run); !st.Deployments[0].Staged {
+		t.Error("locked staged deployment was finalized")
+	}
+	must(t, os.Remove(filepath.Join(run, "ostree/staged-deployment-locked")))
 	// A late /etc edit in the current deployment.
 	cur := filepath.Join(st.Deployments[1].Deployment, "etc")
 	newEtc := filepath.Join(st.Deployments[0].Deployment, "etc")
