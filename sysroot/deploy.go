@@ -42,7 +42,11 @@ type DeployOptions struct {
 	NoMerge           bool
 	NoCleanup         bool
 	BootCountingTries int // write the new entry with a systemd boot counter
-	Etc               etcmerge.Options
+	// LockFinalization (with Stage) also creates
+	// RUNDIR/ostree/staged-deployment-locked, so the deployment is not
+	// finalized at shutdown until that file is removed.
+	LockFinalization bool
+	Etc              etcmerge.Options
 }
 
 // DeployResult describes a deployment.
@@ -148,6 +152,9 @@ func (s *Sysroot) Deploy(ctx context.Context, o DeployOptions) (res *DeployResul
 	osname, err := s.resolveOS(o.OSName)
 	if err != nil {
 		return nil, err
+	}
+	if o.LockFinalization && !o.Stage {
+		return nil, errors.New("deploy: lock-finalization needs stage")
 	}
 	if o.Stage && s.Booted() == nil && !s.opts.AllowUnbootedStage {
 		return nil, fmt.Errorf("cannot stage deployment: %w", ErrNotBooted)
@@ -275,6 +282,14 @@ func (s *Sysroot) Deploy(ctx context.Context, o DeployOptions) (res *DeployResul
 		return nil, err
 	}
 	if o.Stage {
+		if o.LockFinalization {
+			if err = os.MkdirAll(filepath.Dir(s.stagedLockedPath()), 0o755); err != nil {
+				return nil, err
+			}
+			if err = atomicfile.WriteFile(s.stagedLockedPath(), nil, 0o644); err != nil {
+				return nil, err
+			}
+		}
 		if err = s.writeStaged(d, merge, o.BootCountingTries); err != nil {
 			return nil, err
 		}

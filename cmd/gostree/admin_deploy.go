@@ -23,6 +23,7 @@ func (f *deployFlags) register(cmd *cobra.Command, all bool) {
 	fl.BoolVar(&f.o.RetainPending, "retain-pending", false, "do not delete pending deployments")
 	fl.BoolVar(&f.o.RetainRollback, "retain-rollback", false, "do not delete rollback deployments")
 	fl.BoolVar(&f.o.Stage, "stage", false, "complete the deployment at shutdown (admin finalize-staged)")
+	fl.BoolVar(&f.o.LockFinalization, "lock-finalization", false, "with --stage: do not finalize at shutdown until RUNDIR/ostree/staged-deployment-locked is removed")
 	fl.BoolVar(&f.o.NoPrune, "no-prune", false, "do not prune the repository afterwards")
 	fl.BoolVar(&f.o.Etc.OstreeCompat, "etc-ostree-compat", false, "merge /etc exactly as ostree 2022.7, dropping mode-only and directory-permission changes")
 	fl.IntVar(&f.o.BootCountingTries, "boot-counting", 0, "write the new boot entry with a systemd boot-assessment counter of N tries")

@@ -136,7 +136,13 @@ func TestAdminStagedFinalize(t *testing.T) {
 		t.Errorf("ostree status: %s", got)
 	}
 	// A locked staged deployment is not finalized (and that is no error).
-	writeFile(t, filepath.Join(run, "ostree/staged-deployment-locked"), "", 0o644)
+	if msg := gostreeFails(t, "admin", "deploy", "--sysroot="+sr, "--lock-finalization", "v2"); !strings.Contains(msg, "needs stage") {
+		t.Errorf("lock-finalization without stage: %s", msg)
+	}
+	gostree(t, append([]string{"admin", "deploy", "--stage", "--lock-finalization", "--boot-counting=3", "v2"}, flags...)...)
+	if _, err := os.Stat(filepath.Join(run, "ostree/staged-deployment-locked")); err != nil {
+		t.Fatal(err)
+	}
 	if out := gostree(t, "admin", "finalize-staged", "--sysroot="+sr, "--run-dir="+run); !strings.Contains(out, "locked") {
 		t.Errorf("finalize while locked: %s", out)
 	}
@@ -145,6 +151,7 @@ func TestAdminStagedFinalize(t *testing.T) {
 	}
 	must(t, os.Remove(filepath.Join(run, "ostree/staged-deployment-locked")))
 	// A late /etc edit in the current deployment.
+	st = statusJSONOf(t, sr, "--run-dir="+run)
 	cur := filepath.Join(st.Deployments[1].Deployment, "etc")
 	newEtc := filepath.Join(st.Deployments[0].Deployment, "etc")
 	writeFile(t, filepath.Join(cur, "late.conf"), "edited after staging\n", 0o644)
