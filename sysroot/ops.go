@@ -216,27 +216,40 @@ func (s *Sysroot) Rollback(ctx context.Context) (*Deployment, *WriteResult, erro
 	return d, w, err
 }
 
-// KargsEdit changes the kernel arguments of deployment d in place
-// (rewriting its BLS entry atomically in the current loader directory).
-func (s *Sysroot) KargsEdit(d *Deployment, appendArgs, deleteArgs, replaceArgs []string) error {
+// EditKargs applies replace (KEY=VALUE), append and delete (KEY=VALUE, or
+// KEY for every value) to a copy of args. Deleting an absent argument or
+// the ostree= argument is an error.
+func EditKargs(args, appendArgs, deleteArgs, replaceArgs []string) ([]string, error) {
+	out := append([]string(nil), args...)
+	for _, a := range replaceArgs {
+		out = kargsReplace(out, a)
+	}
+	out = append(out, appendArgs...)
+	for _, a := range deleteArgs {
+		if strings.HasPrefix(a, "ostree=") || a == "ostree" {
+			return nil, errors.New("kargs: the ostree= argument cannot be deleted")
+		}
+		var found bool
+		if out, found = kargsDelete(out, a); !found {
+			return nil, fmt.Errorf("kernel argument %q not found", a)
+		}
+	}
+	return out, nil
+}
+
+// SetKargs replaces the kernel arguments of deployment d in place,
+// rewriting its BLS entry atomically in the current loader directory (no
+// new boot version; the ostree= argument must be kept).
+func (s *Sysroot) SetKargs(d *Deployment, args []string) error {
 	if d.Staged || d.Entry == nil {
 		return errors.New("kargs: cannot edit a staged deployment in place")
 	}
-	args := append([]string(nil), d.Kargs...)
-	for _, a := range replaceArgs {
-		args = kargsReplace(args, a)
+	ok := false
+	for _, a := range args {
+		ok = ok || strings.HasPrefix(a, "ostree=")
 	}
-	args = append(args, appendArgs...)
-	for _, a := range deleteArgs {
-		var found bool
-		if args, found = kargsDelete(args, a); !found {
-			return fmt.Errorf("kernel argument %q not found", a)
-		}
-	}
-	for _, a := range deleteArgs {
-		if strings.HasPrefix(a, "ostree=") || a == "ostree" {
-			return errors.New("kargs: the ostree= argument cannot be deleted")
-		}
+	if !ok {
+		return errors.New("kargs: the ostree= argument is missing")
 	}
 	e := d.Entry
 	e.Set("options", strings.Join(args, " "))

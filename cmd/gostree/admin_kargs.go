@@ -2,8 +2,11 @@ package main
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/gostree/gostree/sysroot"
 )
 
 func newAdminKargsCommand(a *adminOptions) *cobra.Command {
@@ -28,13 +31,17 @@ func newAdminKargsCommand(a *adminOptions) *cobra.Command {
 			defer s.Close()
 			targets := s.Deployments
 			if index >= 0 {
-				d, err := s.Get(index)
-				if err != nil {
+				if _, err := s.Get(index); err != nil {
 					return err
 				}
 				targets = targets[index : index+1]
-				_ = d
 			}
+			// Compute every new command line first: an error changes nothing.
+			type edit struct {
+				d    *sysroot.Deployment
+				args []string
+			}
+			var edits []edit
 			for _, d := range targets {
 				if d.Staged {
 					continue
@@ -49,7 +56,14 @@ func newAdminKargsCommand(a *adminOptions) *cobra.Command {
 						app = append(app, k)
 					}
 				}
-				if err := s.KargsEdit(d, app, deleteArgs, replaceArgs); err != nil {
+				args, err := sysroot.EditKargs(d.Kargs, app, deleteArgs, replaceArgs)
+				if err != nil {
+					return fmt.Errorf("deployment %d: %w", d.Index, err)
+				}
+				edits = append(edits, edit{d, args})
+			}
+			for _, e := range edits {
+				if err := s.SetKargs(e.d, e.args); err != nil {
 					return err
 				}
 			}

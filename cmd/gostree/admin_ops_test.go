@@ -240,6 +240,19 @@ func TestAdminUpgradeSwitchOriginKargs(t *testing.T) {
 	if got := admin(t, "ostree", sr, "status"); strings.Count(got, "testos ") != len(st.Deployments) {
 		t.Errorf("ostree status after kargs edit: %s", got)
 	}
+	admin(t, "gostree", sr, "kargs", "edit-in-place", "--deployment-index=0", "--delete=console=ttyS0")
+	st = statusJSONOf(t, sr)
+	if k := strings.Join(st.Deployments[0].Kargs, " "); strings.Contains(k, "console=") {
+		t.Errorf("kargs after delete: %s", k)
+	}
+	if k := strings.Join(st.Deployments[1].Kargs, " "); !strings.Contains(k, "console=ttyS0") {
+		t.Errorf("--deployment-index=0 changed deployment 1: %s", k)
+	}
+	before := snapshot(t, sr)
+	if msg := gostreeFails(t, "admin", "kargs", "edit-in-place", "--sysroot="+sr, "--append=x=1", "--delete=absent"); !strings.Contains(msg, `"absent" not found`) {
+		t.Errorf("deleting an absent argument: %s", msg)
+	}
+	compareStates(t, "after a failed kargs edit", before, snapshot(t, sr))
 }
 
 // makeTree writes a tiny bootable tree with the given extra files.
