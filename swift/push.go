@@ -35,6 +35,11 @@ type PushOptions struct {
 	Limits *Limits
 	// Retries is how often a retryable upload failure is retried (default 3).
 	Retries int
+	// NoSummary leaves the container's summary (and summary.sig) as they
+	// are: for publishing some refs of a repository whose summary lists
+	// others not published yet. Clients reading the summary keep seeing
+	// the refs it lists, whose objects are all there.
+	NoSummary bool
 }
 
 // PushResult says what Push did.
@@ -147,6 +152,11 @@ func Push(ctx context.Context, repo *ostree.Repo, dst WriteStore, o PushOptions)
 		if err := up.putBytes(ctx, "refs/heads/"+name, []byte(refs[name].String()+"\n")); err != nil {
 			return nil, err
 		}
+	}
+
+	if o.NoSummary {
+		res.Bytes = up.bytes.Load()
+		return res, nil
 	}
 
 	// The summary, last.

@@ -556,6 +556,17 @@ func TestPushRefusesWhatItCannotServe(t *testing.T) {
 	if _, err := st.Stat(ctx, "summary"); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("summary published although refused: %v", err)
 	}
+	// With NoSummary the ref is published and the summary left alone.
+	res, err := swift.Push(ctx, repo, st, swift.PushOptions{Refs: []string{"other"}, NoSummary: true})
+	if err != nil || res.Summary {
+		t.Fatalf("push --no-summary: %+v, %v", res, err)
+	}
+	if _, err := st.Stat(ctx, "refs/heads/other"); err != nil {
+		t.Fatalf("push --no-summary did not publish the ref: %v", err)
+	}
+	if _, err := st.Stat(ctx, "summary"); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("push --no-summary published a summary: %v", err)
+	}
 	// A bare repository cannot be served.
 	bare := filepath.Join(t.TempDir(), "bare")
 	run(t, requireOstree(t), "init", "--mode=bare-user", "--repo="+bare)

@@ -12,9 +12,10 @@ import (
 
 func newSwiftPushCommand(g *globalOptions, f *swiftFlags) *cobra.Command {
 	var (
-		public bool
-		depth  int
-		jobs   int
+		public    bool
+		depth     int
+		jobs      int
+		noSummary bool
 	)
 	cmd := &cobra.Command{
 		Use:   "push --container C [--prefix P] [REF...]",
@@ -40,7 +41,7 @@ the key).`,
 			if err := st.CreateContainer(ctx); err != nil {
 				return err
 			}
-			res, err := swift.Push(ctx, r, st, swift.PushOptions{Refs: args, Depth: depth, Jobs: jobs, Limits: &limits})
+			res, err := swift.Push(ctx, r, st, swift.PushOptions{Refs: args, Depth: depth, Jobs: jobs, Limits: &limits, NoSummary: noSummary})
 			if err != nil {
 				return err
 			}
@@ -55,6 +56,9 @@ the key).`,
 				fmt.Fprintf(out, "%s => %s\n", name, res.Refs[name])
 			}
 			what := "summary"
+			if noSummary {
+				what = "no summary (--no-summary)"
+			}
 			if res.SummarySig {
 				what += " and summary.sig"
 			}
@@ -71,5 +75,6 @@ the key).`,
 	cmd.Flags().BoolVar(&public, "public", false, "make the container publicly readable (ACL "+swift.PublicRead+") for stock ostree pull over HTTP; --public=false makes it private")
 	cmd.Flags().IntVar(&depth, "depth", 0, "parent commits to publish too (-1: all)")
 	cmd.Flags().IntVar(&jobs, "jobs", 8, "concurrent uploads")
+	cmd.Flags().BoolVar(&noSummary, "no-summary", false, "publish objects and refs but leave the container's summary as it is")
 	return cmd
 }
