@@ -282,8 +282,9 @@ func (r *Repo) SetRef(rs Refspec, c Checksum) error {
 			}
 			return err
 		}
-		r.pruneEmptyRefDirs(filepath.Dir(p))
-		return atomicfile.SyncDir(filepath.Dir(p))
+		// Sync the nearest directory that still exists after the empty
+		// ones were removed.
+		return atomicfile.SyncDir(r.pruneEmptyRefDirs(filepath.Dir(p)))
 	}
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return fmt.Errorf("writing ref %s: %w", rs, err)
@@ -294,15 +295,19 @@ func (r *Repo) SetRef(rs Refspec, c Checksum) error {
 	return atomicfile.WriteFile(p, []byte(c.String()+"\n"), 0o644)
 }
 
-func (r *Repo) pruneEmptyRefDirs(dir string) {
+// pruneEmptyRefDirs removes dir and its parents while they are empty
+// (stopping at refs/heads and refs/remotes) and returns the first
+// directory it left in place.
+func (r *Repo) pruneEmptyRefDirs(dir string) string {
 	stop := map[string]bool{
 		filepath.Join(r.path, "refs", "heads"):   true,
 		filepath.Join(r.path, "refs", "remotes"): true,
 	}
 	for !stop[dir] && strings.HasPrefix(dir, filepath.Join(r.path, "refs")) {
 		if os.Remove(dir) != nil {
-			return
+			return dir
 		}
 		dir = filepath.Dir(dir)
 	}
+	return dir
 }

@@ -169,3 +169,27 @@ func TestConcurrentWritersAndLocking(t *testing.T) {
 	}
 	unlock()
 }
+
+func TestDeleteNestedRef(t *testing.T) {
+	r, err := Init(filepath.Join(t.TempDir(), "repo"), ModeArchive, InitOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c Checksum
+	c[0] = 1
+	if err := r.SetRef(Refspec{Ref: "os/x86_64/stable"}, c); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.SetRef(Refspec{Ref: "os/x86_64/stable"}, Checksum{}); err != nil {
+		t.Fatalf("deleting a ref whose directories become empty: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(r.Path(), "refs/heads/os")); !os.IsNotExist(err) {
+		t.Errorf("empty ref directories left behind: %v", err)
+	}
+	if err := r.SetRef(Refspec{Remote: "origin", Ref: "a/b"}, c); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.SetRef(Refspec{Remote: "origin", Ref: "a/b"}, Checksum{}); err != nil {
+		t.Fatalf("deleting a remote ref: %v", err)
+	}
+}
