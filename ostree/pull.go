@@ -726,7 +726,7 @@ func pullWriters() int {
 	if n, err := strconv.Atoi(os.Getenv("GOSTREE_PULL_WRITERS")); err == nil && n > 0 {
 		return n
 	}
-	return max(8, runtime.GOMAXPROCS(0))
+	return max(4, runtime.GOMAXPROCS(0)+2)
 }
 
 // readTxn runs f, which only reads, with the current transaction.
