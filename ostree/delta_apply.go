@@ -9,13 +9,16 @@ import (
 	"os"
 
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/semaphore"
 )
 
 // DeltaApplyOptions controls ApplyStaticDeltaSuperblock.
 type DeltaApplyOptions struct {
 	// Jobs bounds how many parts (and fallback objects) are fetched and
-	// applied at once; 0 means 2. Each part being decompressed may use
-	// up to its xz dictionary (32 MiB for ostree's deltas) of memory.
+	// applied at once; 0 means 2. Decompression holds the part's xz
+	// dictionary in memory (32 MiB for ostree's deltas, 1 MiB for
+	// gostree's); parts whose dictionaries add up to more than 40 MiB
+	// are decompressed one after the other.
 	Jobs int
 	// Progress, if set, is called (from several goroutines, serially)
 	// after each part or fallback object is done.
@@ -102,11 +105,12 @@ func (t *Txn) ApplyStaticDeltaSuperblock(ctx context.Context, d *StaticDelta, fe
 		}
 		<-progMu
 	}
+	mem := semaphore.NewWeighted(deltaDecodeMemory)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(jobs)
 	for i := range d.Parts {
 		g.Go(func() error {
-			n, err := t.applyDeltaPart(gctx, d, i, fetch)
+			n, err := t.applyDeltaPart(gctx, d, i, fetch, mem)
 			if err != nil {
 				return fmt.Errorf("static delta %s part %d: %w", d.Name(), i, err)
 			}
@@ -140,7 +144,7 @@ func (t *Txn) ApplyStaticDeltaSuperblock(ctx context.Context, d *StaticDelta, fe
 
 // applyDeltaPart applies part i unless every object of it is present. It
 // returns the number of bytes fetched.
-func (t *Txn) applyDeltaPart(ctx context.Context, d *StaticDelta, i int, fetch DeltaFetchFunc) (int64, error) {
+func (t *Txn) applyDeltaPart(ctx context.Context, d *StaticDelta, i int, fetch DeltaFetchFunc, mem *semaphore.Weighted) (int64, error) {
 	p := d.Parts[i]
 	haveAll := true
 	for _, n := range p.Objects {
@@ -175,7 +179,7 @@ func (t *Txn) applyDeltaPart(ctx context.Context, d *StaticDelta, i int, fetch D
 		return 0, err
 	}
 	defer file.Close()
-	payload, err := decompressDeltaPart(file.region(), t.stage)
+	payload, err := decompressDeltaPartLimited(ctx, file.region(), t.stage, mem)
 	if err != nil {
 		return 0, err
 	}

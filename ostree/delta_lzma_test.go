@@ -64,3 +64,20 @@ func BenchmarkXZFast(b *testing.B) {
 		xzFast(data)
 	}
 }
+
+func TestXZDictSize(t *testing.T) {
+	for dir, files := range loadDeltaVectors(t) {
+		if n, ok := xzDictSize(files["0"][1:]); !ok || n != 32<<20 {
+			t.Errorf("%s: ostree's part: %d %v, want 32 MiB", dir, n, ok)
+		}
+	}
+	if n, ok := xzDictSize(xzFast([]byte("abc"))); !ok || n != lzWindow {
+		t.Errorf("xzFast: %d %v", n, ok)
+	}
+	if n, ok := xzDictSize(xzStored([]byte("abc"))); !ok || n != 4096 {
+		t.Errorf("xzStored: %d %v", n, ok)
+	}
+	if _, ok := xzDictSize([]byte("not xz at all, not xz at all")); ok {
+		t.Error("garbage accepted")
+	}
+}

@@ -3,6 +3,7 @@ package ostree
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"os"
 
 	"github.com/ulikunitz/xz"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/gostree/gostree/ostree/gvariant"
 )
@@ -19,6 +21,10 @@ import (
 // memory; beyond it the data goes to an unlinked temporary file, so
 // applying a delta needs bounded memory whatever the part sizes.
 const deltaSpillLimit = 4 << 20
+
+// deltaDecodeMemory bounds the xz dictionaries of the parts decoded at
+// once by one apply.
+const deltaDecodeMemory = 40 << 20
 
 // Bounds on the small tables of a part payload.
 const (
@@ -316,8 +322,51 @@ func readDeltaPart(rd io.Reader, want DeltaPart, dir string) (*spill, error) {
 	return s, nil
 }
 
+// xzDictSize returns the LZMA2 dictionary size an xz stream declares in
+// its first block header, or ok=false if it cannot tell.
+func xzDictSize(head []byte) (size int64, ok bool) {
+	// stream header (12) | block header: size, flags, [sizes], filter id, props size, props
+	if len(head) < 12+2 {
+		return 0, false
+	}
+	b := head[12:]
+	hsize := (int(b[0]) + 1) * 4
+	if b[0] == 0 || len(b) < hsize {
+		return 0, false
+	}
+	flags := b[1]
+	pos := 2
+	skip := func() bool {
+		_, n := binary.Uvarint(b[pos:hsize])
+		pos += n
+		return n > 0
+	}
+	if flags&0x40 != 0 && !skip() || flags&0x80 != 0 && !skip() {
+		return 0, false
+	}
+	if pos+3 > hsize || b[pos] != 0x21 || b[pos+1] != 1 {
+		return 0, false
+	}
+	p := b[pos+2]
+	if p > 40 {
+		return 0, false
+	}
+	if p == 40 {
+		return 1<<32 - 1, true
+	}
+	return int64(2|p&1) << (p/2 + 11), true
+}
+
 // decompressDeltaPart returns the payload of a verified part file.
 func decompressDeltaPart(part region, dir string) (*spill, error) {
+	return decompressDeltaPartLimited(context.Background(), part, dir, nil)
+}
+
+// decompressDeltaPartLimited is decompressDeltaPart holding, while the xz
+// decoder runs, as much of mem as the stream's dictionary needs (at most
+// all of it), so concurrent parts with big dictionaries (ostree uses
+// 32 MiB) decode one at a time.
+func decompressDeltaPartLimited(ctx context.Context, part region, dir string, mem *semaphore.Weighted) (*spill, error) {
 	if part.n < 1 {
 		return nil, deltaErr("empty part file")
 	}
@@ -338,6 +387,18 @@ func decompressDeltaPart(part region, dir string) (*spill, error) {
 		}
 		return out, nil
 	case deltaCompXZ:
+		if mem != nil {
+			var head [64]byte
+			n, _ := body.ReadAt(head[:], 0)
+			need, ok := xzDictSize(head[:n])
+			if !ok || need > deltaDecodeMemory {
+				need = deltaDecodeMemory
+			}
+			if err := mem.Acquire(ctx, need); err != nil {
+				return nil, err
+			}
+			defer mem.Release(need)
+		}
 		// ulikunitz/xz reads its input a byte at a time: buffer it, or a
 		// part spilled to a file costs a pread per byte.
 		zr, err := xz.NewReader(bufio.NewReaderSize(body.reader(), 64<<10))
