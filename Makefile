@@ -80,6 +80,7 @@ bench: build
 	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) ./...
 	bash scripts/bench-compare.sh
 	bash scripts/bench-pull.sh
+	bash scripts/with-openstack.sh bash scripts/bench-swift.sh
 	bash scripts/bench-delta.sh
 	bash scripts/bench-sysroot.sh
 
