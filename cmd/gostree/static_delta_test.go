@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gostree/gostree/internal/testutil/nginx"
 	"github.com/gostree/gostree/ostree"
 )
 
@@ -243,6 +244,52 @@ func TestStaticDeltaCLIBadInput(t *testing.T) {
 				t.Fatalf("%d files left in tmp/", n)
 			}
 			fsckBoth(t, dst)
+		})
+	}
+}
+
+// TestStaticDeltaPullOverHTTP: `gostree pull --require-static-deltas`
+// from nginx uses the deltas ostree generated (from scratch with a fallback
+// object, then A→B with bspatch) and those gostree generated, into a
+// bare-user repository that both fscks accept.
+func TestStaticDeltaPullOverHTTP(t *testing.T) {
+	repo, a, b := deltaPair(t)
+	for _, gen := range []string{"ostree", "gostree"} {
+		t.Run(gen, func(t *testing.T) {
+			src := filepath.Join(t.TempDir(), "src")
+			if err := os.CopyFS(src, os.DirFS(repo)); err != nil {
+				t.Fatal(err)
+			}
+			run := ostreeCmd
+			if gen == "gostree" {
+				run = gostree
+			}
+			run(t, "--repo="+src, "static-delta", "generate", "--empty", "--to="+a)
+			run(t, "--repo="+src, "static-delta", "generate", "--from="+a, "--to="+b)
+			run(t, "--repo="+src, "summary", "-u")
+			if show := gostree(t, "--repo="+src, "static-delta", "show", a); !strings.Contains(show, "Number of fallback entries: 1") {
+				t.Fatalf("want one fallback (the 5 MB file) in the from-scratch delta:\n%s", show)
+			}
+			if show := gostree(t, "--repo="+src, "static-delta", "show", a+"-"+b); gen == "ostree" && strings.Contains(show, "bspatch=0") {
+				t.Fatalf("want bspatch in ostree's A→B delta:\n%s", show)
+			}
+			srv := nginx.Start(t, src, nginx.Options{AccessLog: true})
+			dst := filepath.Join(t.TempDir(), "dst")
+			gostree(t, "init", "--repo="+dst, "--mode=bare-user")
+			gostree(t, "--repo="+dst, "remote", "add", "--no-gpg-verify", "origin", srv.URL)
+			gostree(t, "--repo="+dst, "pull", "--require-static-deltas", "origin", a)
+			gostree(t, "--repo="+dst, "pull", "--require-static-deltas", "origin", "main")
+			fsckBoth(t, dst)
+			want := ostreeCmd(t, "--repo="+repo, "ls", "-R", "-X", "-C", b)
+			if got := ostreeCmd(t, "--repo="+dst, "ls", "-R", "-X", "-C", b); got != want {
+				t.Fatalf("ls -R differs:\n%s\nwant\n%s", got, want)
+			}
+			reqs := strings.Join(srv.Requests(t), "\n")
+			for _, p := range []string{ostree.StaticDeltaPartPath(ostree.Checksum{}, mustParse(t, a), 0), ostree.StaticDeltaPartPath(mustParse(t, a), mustParse(t, b), 0)} {
+				if !strings.Contains(reqs, p) {
+					t.Fatalf("the pull did not fetch %s:\n%s", p, reqs)
+				}
+			}
 		})
 	}
 }
