@@ -989,11 +989,8 @@ func (p *puller) fetchCommit(ctx context.Context, c Checksum, r pullRef, parent 
 	if err := p.repo.markCommitPartial(c, false); err != nil {
 		return nil, err
 	}
-	if p.repo.fsync {
-		if err := atomicfile.SyncDir(filepath.Join(p.repo.path, "state")); err != nil {
-			return nil, err
-		}
-	}
+	// No fsync here: the marker is made durable by the syncfs with which
+	// the transaction commits, before the commit object is published.
 	err = p.withTxn(func(t *Txn) error {
 		if metaBytes != nil {
 			if err := t.WriteCommitMetaBytes(c, metaBytes); err != nil {
