@@ -93,7 +93,7 @@ func FuzzBspatch(f *testing.F) {
 }
 
 // FuzzXZFast: whatever the input, the fast LZMA2 encoder's output
-// decompresses to it.
+// decompresses to it, with ulikunitz/xz and with the fast decoder.
 func FuzzXZFast(f *testing.F) {
 	f.Add([]byte("hello world hello world hello world\n"))
 	f.Add(bytes.Repeat([]byte{0}, 70000))
@@ -104,13 +104,40 @@ func FuzzXZFast(f *testing.F) {
 		if len(data) == 0 {
 			return
 		}
-		zr, err := xz.NewReader(bytes.NewReader(xzFast(data)))
+		stream := xzFast(data)
+		zr, err := xz.NewReader(bytes.NewReader(stream))
 		if err != nil {
 			t.Fatal(err)
 		}
 		got, err := io.ReadAll(zr)
 		if err != nil || !bytes.Equal(got, data) {
-			t.Fatalf("round trip differs (%v)", err)
+			t.Fatalf("round trip through ulikunitz/xz differs (%v)", err)
+		}
+		var fast bytes.Buffer
+		if err := xzDecodeFast(bytes.NewReader(stream), &fast); err != nil || !bytes.Equal(fast.Bytes(), data) {
+			t.Fatalf("round trip through xzDecodeFast differs (%v)", err)
+		}
+	})
+}
+
+// FuzzXZDecodeFast: the fast decoder never panics on arbitrary streams and
+// agrees with ulikunitz/xz whenever both accept one.
+func FuzzXZDecodeFast(f *testing.F) {
+	for _, files := range loadDeltaVectors(f) {
+		f.Add(files["0"][1:])
+	}
+	f.Add(xzFast([]byte("hello hello hello hello")))
+	f.Add(xzStored([]byte("stored")))
+	f.Fuzz(func(t *testing.T, stream []byte) {
+		var fast bytes.Buffer
+		ferr := xzDecodeFast(bytes.NewReader(stream), &fast)
+		zr, err := xz.NewReader(bytes.NewReader(stream))
+		if err != nil {
+			return
+		}
+		want, err := io.ReadAll(io.LimitReader(zr, 64<<20))
+		if err == nil && ferr == nil && !bytes.Equal(fast.Bytes(), want) {
+			t.Fatalf("decoders disagree")
 		}
 	})
 }

@@ -42,8 +42,23 @@ func TestXZFastRoundTrip(t *testing.T) {
 		if !bytes.Equal(got, data) {
 			t.Fatalf("%s: ulikunitz/xz round trip differs (%d vs %d bytes)", name, len(got), len(data))
 		}
+		var fast bytes.Buffer
+		if err := xzDecodeFast(bytes.NewReader(file[1:]), &fast); err != nil || !bytes.Equal(fast.Bytes(), data) {
+			t.Fatalf("%s: xzDecodeFast: %v", name, err)
+		}
 		if x, err := exec.LookPath("xz"); err == nil {
-			cmd := exec.Command(x, "-dc")
+			// xz -9e output (liblzma's best) decodes with the fast decoder.
+			cmd := exec.Command(x, "-9e", "-c")
+			cmd.Stdin = bytes.NewReader(data)
+			ref, err := cmd.Output()
+			if err != nil {
+				t.Fatal(err)
+			}
+			fast.Reset()
+			if err := xzDecodeFast(bytes.NewReader(ref), &fast); err != nil || !bytes.Equal(fast.Bytes(), data) {
+				t.Fatalf("%s: xzDecodeFast of xz -9e output: %v", name, err)
+			}
+			cmd = exec.Command(x, "-dc")
 			cmd.Stdin = bytes.NewReader(file[1:])
 			got, err := cmd.Output()
 			if err != nil || !bytes.Equal(got, data) {

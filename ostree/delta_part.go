@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"math/bits"
@@ -399,14 +400,19 @@ func decompressDeltaPartLimited(ctx context.Context, part region, dir string, me
 			}
 			defer mem.Release(need)
 		}
-		// ulikunitz/xz reads its input a byte at a time: buffer it, or a
-		// part spilled to a file costs a pread per byte.
-		zr, err := xz.NewReader(bufio.NewReaderSize(body.reader(), 64<<10))
-		if err != nil {
-			return nil, deltaErr("part: xz: %v", err)
-		}
 		out := &spill{dir: dir, limit: deltaSpillLimit}
-		if _, err := io.Copy(out, zr); err != nil {
+		err := xzDecodeFast(body.reader(), out)
+		if errors.Is(err, errXZUnsupported) {
+			out.Close()
+			out = &spill{dir: dir, limit: deltaSpillLimit}
+			// ulikunitz/xz reads its input a byte at a time: buffer it, or
+			// a part spilled to a file costs a pread per byte.
+			var zr io.Reader
+			if zr, err = xz.NewReader(bufio.NewReaderSize(body.reader(), 64<<10)); err == nil {
+				_, err = io.Copy(out, zr)
+			}
+		}
+		if err != nil {
 			out.Close()
 			return nil, deltaErr("part: xz: %v", err)
 		}

@@ -1,0 +1,489 @@
+package ostree
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash"
+	"hash/crc32"
+	"hash/crc64"
+	"io"
+)
+
+// A fast decoder for the xz streams of delta parts: one or more blocks
+// with a single LZMA2 filter, as liblzma (ostree) and delta_lzma.go write
+// them. Anything else returns errXZUnsupported and the caller falls back
+// to ulikunitz/xz, which is about 3x slower on these streams.
+
+var errXZUnsupported = errors.New("xz stream uses features the fast decoder does not implement")
+
+var crc64Table = crc64.MakeTable(crc64.ECMA)
+
+type xzRangeDec struct {
+	in   []byte
+	pos  int
+	rng  uint32
+	code uint32
+	bad  bool
+}
+
+func (d *xzRangeDec) init(in []byte) error {
+	if len(in) < 5 || in[0] != 0 {
+		return fmt.Errorf("xz: bad range coder start")
+	}
+	d.in, d.pos, d.rng, d.bad = in, 5, 0xFFFFFFFF, false
+	d.code = binary.BigEndian.Uint32(in[1:5])
+	return nil
+}
+
+func (d *xzRangeDec) next() byte {
+	if d.pos >= len(d.in) {
+		d.bad = true
+		return 0
+	}
+	b := d.in[d.pos]
+	d.pos++
+	return b
+}
+
+func (d *xzRangeDec) bit(p *lzProb) uint32 {
+	bound := (d.rng >> 11) * uint32(*p)
+	var b uint32
+	if d.code < bound {
+		d.rng = bound
+		*p += (lzBitModelTotal - *p) >> lzMoveBits
+	} else {
+		d.code -= bound
+		d.rng -= bound
+		*p -= *p >> lzMoveBits
+		b = 1
+	}
+	if d.rng < lzTop {
+		d.rng <<= 8
+		d.code = d.code<<8 | uint32(d.next())
+	}
+	return b
+}
+
+func (d *xzRangeDec) direct(n int) uint32 {
+	var res uint32
+	for ; n > 0; n-- {
+		d.rng >>= 1
+		d.code -= d.rng
+		t := 0 - (d.code >> 31)
+		d.code += d.rng & t
+		res = res<<1 + (t + 1)
+		if d.rng < lzTop {
+			d.rng <<= 8
+			d.code = d.code<<8 | uint32(d.next())
+		}
+	}
+	return res
+}
+
+func (d *xzRangeDec) tree(probs []lzProb, n int) uint32 {
+	m := uint32(1)
+	for i := 0; i < n; i++ {
+		m = m<<1 | d.bit(&probs[m])
+	}
+	return m - 1<<uint(n)
+}
+
+func (d *xzRangeDec) reverseTree(probs []lzProb, off, n int) uint32 {
+	m := 1
+	var sym uint32
+	for i := 0; i < n; i++ {
+		b := d.bit(&probs[off+m])
+		m = m<<1 | int(b)
+		sym |= b << uint(i)
+	}
+	return sym
+}
+
+func (l *lzLenEnc) decode(d *xzRangeDec, posState uint32) uint32 {
+	if d.bit(&l.choice) == 0 {
+		return d.tree(l.low[posState][:], 3)
+	}
+	if d.bit(&l.choice2) == 0 {
+		return 8 + d.tree(l.mid[posState][:], 3)
+	}
+	return 16 + d.tree(l.high[:], 8)
+}
+
+// lzmaDec is the LZMA state, generalised to any lc/lp/pb.
+type lzmaDec struct {
+	lc, lp, pb uint32
+	state      uint32
+	rep        [4]uint32
+	isMatch    [12][16]lzProb
+	isRep      [12]lzProb
+	isRepG0    [12]lzProb
+	isRepG1    [12]lzProb
+	isRepG2    [12]lzProb
+	isRep0Long [12][16]lzProb
+	lit        []lzProb
+	posSlot    [4][64]lzProb
+	posSpecial [115]lzProb
+	align      [16]lzProb
+	lenDec     lzLenEnc
+	repLenDec  lzLenEnc
+	rc         xzRangeDec
+}
+
+func (z *lzmaDec) reset() {
+	fill := func(p []lzProb) {
+		for i := range p {
+			p[i] = 1024
+		}
+	}
+	for i := range z.isMatch {
+		fill(z.isMatch[i][:])
+		fill(z.isRep0Long[i][:])
+	}
+	fill(z.isRep[:])
+	fill(z.isRepG0[:])
+	fill(z.isRepG1[:])
+	fill(z.isRepG2[:])
+	n := 0x300 << (z.lc + z.lp)
+	if cap(z.lit) < n {
+		z.lit = make([]lzProb, n)
+	}
+	z.lit = z.lit[:n]
+	fill(z.lit)
+	for i := range z.posSlot {
+		fill(z.posSlot[i][:])
+	}
+	fill(z.posSpecial[:])
+	fill(z.align[:])
+	z.lenDec.init()
+	z.repLenDec.init()
+	z.state = 0
+	z.rep = [4]uint32{}
+}
+
+// xzWindow holds decoded data: everything since the last flush, of which
+// the last dict bytes serve as the LZMA dictionary.
+type xzWindow struct {
+	buf   []byte
+	base  int64 // stream position of buf[0]
+	start int64 // stream position of the last dictionary reset
+	dict  int
+	out   io.Writer
+	check hash.Hash
+	flush int // bytes of buf already written out
+}
+
+func (w *xzWindow) total() int64 { return w.base + int64(len(w.buf)) }
+
+// emit writes out decoded bytes and slides the window when it is large.
+func (w *xzWindow) emit() error {
+	if w.flush < len(w.buf) {
+		p := w.buf[w.flush:]
+		if w.check != nil {
+			w.check.Write(p)
+		}
+		if _, err := w.out.Write(p); err != nil {
+			return err
+		}
+		w.flush = len(w.buf)
+	}
+	if len(w.buf) > 2*w.dict+(1<<21) {
+		keep := w.dict
+		drop := len(w.buf) - keep
+		copy(w.buf, w.buf[drop:])
+		w.buf = w.buf[:keep]
+		w.base += int64(drop)
+		w.flush = keep
+	}
+	return nil
+}
+
+// decodeLZMAChunk decodes u bytes from the compressed chunk in.
+func (z *lzmaDec) decodeChunk(w *xzWindow, in []byte, u int) error {
+	if err := z.rc.init(in); err != nil {
+		return err
+	}
+	d := &z.rc
+	end := len(w.buf) + u
+	pbMask := uint32(1)<<z.pb - 1
+	lpMask := uint32(1)<<z.lp - 1
+	for len(w.buf) < end {
+		total := w.total()
+		avail := min(total-w.start, int64(len(w.buf))) // usable history
+		ps := uint32(total-w.start) & pbMask
+		if d.bit(&z.isMatch[z.state][ps]) == 0 {
+			var prev byte
+			if total > w.start {
+				prev = w.buf[len(w.buf)-1]
+			}
+			probs := z.lit[0x300*((uint32(total-w.start)&lpMask)<<z.lc+uint32(prev)>>(8-z.lc)):]
+			sym := uint32(1)
+			if z.state < 7 {
+				for sym < 0x100 {
+					sym = sym<<1 | d.bit(&probs[sym])
+				}
+			} else {
+				if int64(z.rep[0]) >= avail {
+					return fmt.Errorf("xz: match distance out of range")
+				}
+				match := uint32(w.buf[len(w.buf)-int(z.rep[0])-1])
+				offs := uint32(0x100)
+				for sym < 0x100 {
+					match <<= 1
+					mb := match & offs
+					b := d.bit(&probs[offs+mb+sym])
+					sym = sym<<1 | b
+					if b == 0 {
+						offs &= ^mb
+					} else {
+						offs &= mb
+					}
+				}
+			}
+			w.buf = append(w.buf, byte(sym))
+			z.state = uint32(lzLitNext[z.state])
+			continue
+		}
+		var l uint32
+		if d.bit(&z.isRep[z.state]) == 0 {
+			l = z.lenDec.decode(d, ps)
+			z.state = uint32(lzMatchNext[z.state])
+			slot := d.tree(z.posSlot[min(l, 3)][:], 6)
+			dist := slot
+			if slot >= 4 {
+				footer := int(slot>>1) - 1
+				dist = (2 | slot&1) << uint(footer)
+				if slot < 14 {
+					dist += d.reverseTree(z.posSpecial[:], int(dist)-int(slot)-1, footer)
+				} else {
+					dist += d.direct(footer-4) << 4
+					dist += d.reverseTree(z.align[:], 0, 4)
+				}
+			}
+			z.rep[3], z.rep[2], z.rep[1], z.rep[0] = z.rep[2], z.rep[1], z.rep[0], dist
+		} else {
+			if d.bit(&z.isRepG0[z.state]) == 0 {
+				if d.bit(&z.isRep0Long[z.state][ps]) == 0 {
+					// short rep: one byte at rep0
+					if int64(z.rep[0]) >= avail {
+						return fmt.Errorf("xz: match distance out of range")
+					}
+					if z.state < 7 {
+						z.state = 9
+					} else {
+						z.state = 11
+					}
+					w.buf = append(w.buf, w.buf[len(w.buf)-int(z.rep[0])-1])
+					continue
+				}
+			} else {
+				var dist uint32
+				if d.bit(&z.isRepG1[z.state]) == 0 {
+					dist = z.rep[1]
+				} else {
+					if d.bit(&z.isRepG2[z.state]) == 0 {
+						dist = z.rep[2]
+					} else {
+						dist = z.rep[3]
+						z.rep[3] = z.rep[2]
+					}
+					z.rep[2] = z.rep[1]
+				}
+				z.rep[1] = z.rep[0]
+				z.rep[0] = dist
+			}
+			l = z.repLenDec.decode(d, ps)
+			z.state = uint32(lzRepNext[z.state])
+		}
+		n := int(l) + 2
+		dist := int64(z.rep[0])
+		if dist >= avail || d.bad {
+			return fmt.Errorf("xz: match distance out of range")
+		}
+		if len(w.buf)+n > end {
+			return fmt.Errorf("xz: match crosses the end of an LZMA2 chunk")
+		}
+		src := len(w.buf) - int(dist) - 1
+		if int(dist)+1 >= n {
+			w.buf = append(w.buf, w.buf[src:src+n]...)
+		} else {
+			for i := 0; i < n; i++ {
+				w.buf = append(w.buf, w.buf[src+i])
+			}
+		}
+	}
+	if d.bad {
+		return fmt.Errorf("xz: LZMA2 chunk truncated")
+	}
+	return nil
+}
+
+// xzDecodeFast decodes an xz stream from r into out.
+func xzDecodeFast(r io.Reader, out io.Writer) error {
+	br := bufio.NewReaderSize(r, 64<<10)
+	var hdr [12]byte
+	if _, err := io.ReadFull(br, hdr[:]); err != nil {
+		return fmt.Errorf("xz: stream header: %w", err)
+	}
+	if string(hdr[:6]) != "\xFD7zXZ\x00" || hdr[6] != 0 || crc32.ChecksumIEEE(hdr[6:8]) != binary.LittleEndian.Uint32(hdr[8:]) {
+		return fmt.Errorf("xz: bad stream header")
+	}
+	checkType := hdr[7]
+	var newCheck func() hash.Hash
+	switch checkType {
+	case 0:
+	case 1:
+		newCheck = func() hash.Hash { return crc32.NewIEEE() }
+	case 4:
+		newCheck = func() hash.Hash { return crc64.New(crc64Table) }
+	case 10:
+		newCheck = sha256.New
+	default:
+		return errXZUnsupported
+	}
+	z := &lzmaDec{}
+	chunk := make([]byte, 1<<16)
+	for {
+		b0, err := br.ReadByte()
+		if err != nil {
+			return fmt.Errorf("xz: %w", err)
+		}
+		if b0 == 0 {
+			return nil // index: the payload is complete (the part checksum was verified)
+		}
+		bh := make([]byte, (int(b0)+1)*4)
+		bh[0] = b0
+		if _, err := io.ReadFull(br, bh[1:]); err != nil {
+			return fmt.Errorf("xz: block header: %w", err)
+		}
+		if crc32.ChecksumIEEE(bh[:len(bh)-4]) != binary.LittleEndian.Uint32(bh[len(bh)-4:]) {
+			return fmt.Errorf("xz: block header checksum mismatch")
+		}
+		flags := bh[1]
+		if flags&3 != 0 || flags&0x3C != 0 {
+			return errXZUnsupported // more than one filter, or reserved bits
+		}
+		pos := 2
+		for _, bit := range []byte{0x40, 0x80} {
+			if flags&bit != 0 {
+				_, n := binary.Uvarint(bh[pos : len(bh)-4])
+				if n <= 0 {
+					return fmt.Errorf("xz: bad block header")
+				}
+				pos += n
+			}
+		}
+		if pos+3 > len(bh)-4 || bh[pos] != 0x21 || bh[pos+1] != 1 {
+			return errXZUnsupported
+		}
+		dictSize, ok := xzDictSize(append(make([]byte, 12), bh...))
+		if !ok {
+			return errXZUnsupported
+		}
+		w := &xzWindow{out: out, dict: int(min(dictSize, 1<<30))}
+		if newCheck != nil {
+			w.check = newCheck()
+		}
+		var compressed int64
+		needDictReset, needProps := true, true
+		for {
+			c, err := br.ReadByte()
+			if err != nil {
+				return fmt.Errorf("xz: LZMA2: %w", err)
+			}
+			compressed++
+			if c == 0 {
+				break
+			}
+			var sz [4]byte
+			switch {
+			case c == 1 || c == 2:
+				if _, err := io.ReadFull(br, sz[:2]); err != nil {
+					return fmt.Errorf("xz: LZMA2: %w", err)
+				}
+				if c == 1 {
+					w.start = w.total()
+					needDictReset = false
+				} else if needDictReset {
+					return fmt.Errorf("xz: LZMA2: missing dictionary reset")
+				}
+				n := int(binary.BigEndian.Uint16(sz[:2])) + 1
+				old := len(w.buf)
+				w.buf = append(w.buf, make([]byte, n)...)
+				if _, err := io.ReadFull(br, w.buf[old:]); err != nil {
+					return fmt.Errorf("xz: LZMA2: %w", err)
+				}
+				compressed += 2 + int64(n)
+			case c >= 0x80:
+				if _, err := io.ReadFull(br, sz[:4]); err != nil {
+					return fmt.Errorf("xz: LZMA2: %w", err)
+				}
+				u := int(c&0x1F)<<16 + int(binary.BigEndian.Uint16(sz[:2])) + 1
+				csize := int(binary.BigEndian.Uint16(sz[2:4])) + 1
+				reset := (c >> 5) & 3
+				if reset == 3 {
+					w.start = w.total()
+					needDictReset = false
+				} else if needDictReset {
+					return fmt.Errorf("xz: LZMA2: missing dictionary reset")
+				}
+				compressed += 4
+				if reset >= 2 {
+					p, err := br.ReadByte()
+					if err != nil {
+						return fmt.Errorf("xz: LZMA2: %w", err)
+					}
+					compressed++
+					if p >= 9*5*5 {
+						return fmt.Errorf("xz: LZMA2: bad properties")
+					}
+					z.lc, z.lp, z.pb = uint32(p%9), uint32(p/9%5), uint32(p/45)
+					if z.lc+z.lp > 4 {
+						return fmt.Errorf("xz: LZMA2: bad properties")
+					}
+					needProps = false
+				} else if needProps {
+					return fmt.Errorf("xz: LZMA2: missing properties")
+				}
+				if reset >= 1 {
+					z.reset()
+				}
+				if _, err := io.ReadFull(br, chunk[:csize]); err != nil {
+					return fmt.Errorf("xz: LZMA2: %w", err)
+				}
+				compressed += int64(csize)
+				if err := z.decodeChunk(w, chunk[:csize], u); err != nil {
+					return err
+				}
+			default:
+				return fmt.Errorf("xz: LZMA2: invalid control byte 0x%02x", c)
+			}
+			if err := w.emit(); err != nil {
+				return err
+			}
+		}
+		// Block padding, then the check.
+		for ; compressed%4 != 0; compressed++ {
+			if p, err := br.ReadByte(); err != nil || p != 0 {
+				return fmt.Errorf("xz: bad block padding")
+			}
+		}
+		if w.check != nil {
+			want := make([]byte, w.check.Size())
+			if _, err := io.ReadFull(br, want); err != nil {
+				return fmt.Errorf("xz: block check: %w", err)
+			}
+			got := w.check.Sum(nil)
+			if checkType != 10 { // CRC32/CRC64 are stored little-endian
+				for i, j := 0, len(got)-1; i < j; i, j = i+1, j-1 {
+					got[i], got[j] = got[j], got[i]
+				}
+			}
+			if string(got) != string(want) {
+				return fmt.Errorf("xz: block check mismatch")
+			}
+		}
+	}
+}
