@@ -8,7 +8,7 @@
 #   p1  full pull of v1 (archive -> bare, every object)
 #   p2  incremental pull of main (v1 -> v2: only the new objects)
 # Both tools use their defaults (gostree: 16 objects in flight; ostree: its own scheduler).
-# After each pull the result is checked (ostree fsck on round 1, same commit as the server);
+# Nothing is deleted between measured steps. After each pull the result is checked (ostree fsck on round 1, same commit as the server);
 # the table gives the best time of the rounds and the largest peak RSS (/usr/bin/time %M).
 # Goals (issue 3): gostree/ostree <= 0.5 for both, peak RSS <= 64 MB.
 #
@@ -141,9 +141,10 @@ for round in $(seq 1 "$ROUNDS"); do
         check[$tool]="ostree fsck FAILED"; status=1
       fi
     fi
-    if [ "${BENCH_KEEP:-0}" != 1 ]; then rm -rf "$r"; fi
   done
 done
+# Deleted only now: freeing blocks in the background would slow the next measured step.
+if [ "${BENCH_KEEP:-0}" != 1 ]; then rm -rf "$work"/r[0-9]*-*; fi
 
 field() { # field STEP TOOL N: best wall (N=1) or largest maxrss (N=4) over the rounds, or FAIL
   local f
