@@ -38,33 +38,41 @@ func makeTreeA(t testing.TB, dir string) {
 
 func commitDir(t testing.TB, r *Repo, dir string, o CommitOptions, ref string) Checksum {
 	t.Helper()
+	c, err := commitDirErr(r, dir, o, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// commitDirErr commits dir as owner 0:0; safe to call from goroutines.
+func commitDirErr(r *Repo, dir string, o CommitOptions, ref string) (Checksum, error) {
 	ctx := context.Background()
 	tx, err := r.Begin(ctx)
 	if err != nil {
-		t.Fatal(err)
+		return Checksum{}, err
 	}
 	defer tx.Abort()
 	io := DefaultImportOptions()
 	io.OwnerUID, io.OwnerGID = 0, 0
 	mt := NewMutableTree(DirMeta{})
 	if err := mt.Import(dir, io); err != nil {
-		t.Fatal(err)
+		return Checksum{}, err
 	}
 	tree, meta, err := tx.WriteTree(ctx, mt, 0)
 	if err != nil {
-		t.Fatal(err)
+		return Checksum{}, err
 	}
 	c, err := tx.WriteCommit(tree, meta, o)
 	if err != nil {
-		t.Fatal(err)
+		return Checksum{}, err
 	}
 	if ref != "" {
-		tx.SetRef(Refspec{Ref: ref}, c)
+		if err := tx.SetRef(Refspec{Ref: ref}, c); err != nil {
+			return Checksum{}, err
+		}
 	}
-	if err := tx.Commit(); err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return c, tx.Commit()
 }
 
 func TestCommitTreeAEveryMode(t *testing.T) {
@@ -129,8 +137,8 @@ func TestConcurrentWritersAndLocking(t *testing.T) {
 			}
 			defer r2.Close()
 			r2.SetFsync(false)
-			commitDir(t, r2, src, CommitOptions{Subject: fmt.Sprint(i), Timestamp: time.Unix(int64(i), 0)}, fmt.Sprintf("b%d", i))
-			errs <- nil
+			_, err = commitDirErr(r2, src, CommitOptions{Subject: fmt.Sprint(i), Timestamp: time.Unix(int64(i), 0)}, fmt.Sprintf("b%d", i))
+			errs <- err
 		}(i)
 	}
 	for i := 0; i < 4; i++ {
