@@ -64,20 +64,8 @@ func (r *Repo) Begin(ctx context.Context) (*Txn, error) {
 	}
 	tmp := filepath.Join(r.path, "tmp")
 	r.cleanStaleStaging(tmp)
-	var rnd [8]byte
-	rand.Read(rnd[:])
-	name := "staging-" + bootID() + "-" + hex.EncodeToString(rnd[:])
-	stage := filepath.Join(tmp, name)
-	if err := os.Mkdir(stage, 0o755); err != nil {
-		unlock()
-		return nil, fmt.Errorf("starting transaction: %w", err)
-	}
-	lf, err := os.OpenFile(stage+"-lock", os.O_CREATE|os.O_RDWR|unix.O_CLOEXEC, 0o600)
-	if err == nil {
-		err = unix.Flock(int(lf.Fd()), unix.LOCK_EX|unix.LOCK_NB)
-	}
+	stage, lf, err := newStage(tmp)
 	if err != nil {
-		os.RemoveAll(stage)
 		unlock()
 		return nil, fmt.Errorf("starting transaction: %w", err)
 	}
@@ -86,6 +74,36 @@ func (r *Repo) Begin(ctx context.Context) (*Txn, error) {
 		level = int(v)
 	}
 	return &Txn{repo: r, stage: stage, lockF: lf, unlock: unlock, level: level, staged: map[ObjectName]struct{}{}}, nil
+}
+
+// newStage creates a staging directory guarded by a lock file that is
+// created and locked first, so that another process's cleanStaleStaging
+// never mistakes it for the leftover of a dead transaction.
+func newStage(tmp string) (string, *os.File, error) {
+	var rnd [8]byte
+	rand.Read(rnd[:])
+	stage := filepath.Join(tmp, "staging-"+bootID()+"-"+hex.EncodeToString(rnd[:]))
+	lf, err := os.OpenFile(stage+"-lock", os.O_CREATE|os.O_EXCL|os.O_RDWR|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return "", nil, err
+	}
+	if err := unix.Flock(int(lf.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		lf.Close()
+		return "", nil, err
+	}
+	// A cleaner may have opened, locked and removed the lock file in the
+	// moment between its creation and our flock: then ours is unlinked.
+	var a, b unix.Stat_t
+	if unix.Fstat(int(lf.Fd()), &a) != nil || unix.Stat(stage+"-lock", &b) != nil || a.Ino != b.Ino || a.Dev != b.Dev {
+		lf.Close()
+		return newStage(tmp)
+	}
+	if err := os.Mkdir(stage, 0o755); err != nil {
+		os.Remove(stage + "-lock")
+		lf.Close()
+		return "", nil, err
+	}
+	return stage, lf, nil
 }
 
 func bootID() string {
