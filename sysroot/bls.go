@@ -47,7 +47,8 @@ func ParseBootEntry(name string, data []byte) (*BootEntry, error) {
 			continue
 		}
 		e.Keys = append(e.Keys, line[:i])
-		e.Values = append(e.Values, strings.TrimLeft(line[i+1:], " \t"))
+		// Surrounding blanks (and a CR of a CRLF file) are not part of a value.
+		e.Values = append(e.Values, strings.Trim(line[i+1:], " \t\r"))
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("boot entry %s: %w", name, err)
