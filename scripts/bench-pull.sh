@@ -7,6 +7,8 @@
 # each tool, ostree first, into a fresh bare repository:
 #   p1  full pull of v1 (archive -> bare, every object)
 #   p2  incremental pull of main (v1 -> v2: only the new objects)
+#   p3  (once, RTT_MS=50 by default, 0 to skip) p1 through internal/tools/latencyproxy, which adds
+#       RTT_MS of round-trip time in front of the same nginx
 # Both tools use their defaults (gostree: 16 objects in flight; ostree: its own scheduler).
 # Nothing is deleted between measured steps. After each pull the result is checked (ostree fsck on round 1, same commit as the server);
 # the table gives the best time of the rounds and the largest peak RSS (/usr/bin/time %M).
@@ -143,8 +145,33 @@ for round in $(seq 1 "$ROUNDS"); do
     fi
   done
 done
+# p3: the full pull of v1 again, through a userspace latency proxy adding RTT_MS of round-trip
+# time in front of the same nginx (this kernel has no netem). One round: it is slow for ostree.
+RTT_MS=${RTT_MS:-50}
+if [ "$RTT_MS" != 0 ]; then
+  go build -o "$work/latencyproxy" ./internal/tools/latencyproxy
+  hostport=${url#http://}; hostport=${hostport%%/*}
+  coproc PROXY { exec "$work/latencyproxy" -listen 127.0.0.1:0 -to "$hostport" -delay "$((RTT_MS / 2))ms"; }
+  proxy_pid=$PROXY_PID
+  read -r proxy_addr <&"${PROXY[0]}"
+  trap 'kill "$proxy_pid" 2>/dev/null || true; if [ -n "$nginx_pid" ]; then kill "$nginx_pid" 2>/dev/null || true; wait "$nginx_pid" 2>/dev/null || true; fi' EXIT
+  log "latency proxy on $proxy_addr: ${RTT_MS} ms round trip"
+  round=1
+  for tool in ostree gostree; do
+    tool_cmd $tool
+    r=$work/rtt-$tool
+    "${cmd[@]}" --repo="$r" init --mode=bare >/dev/null
+    "${cmd[@]}" --repo="$r" remote add --no-gpg-verify origin "http://$proxy_addr/repo" >/dev/null
+    if [ "${BENCH_FSYNC:-1}" = 0 ]; then "$OSTREE" --repo="$r" config set core.fsync false; fi
+    measure p3 $tool "${cmd[@]}" --repo="$r" pull --disable-static-deltas origin v1
+    got=$(cat "$r/refs/remotes/origin/v1" 2>/dev/null || echo -)
+    [ "$got" = "$c1" ] || { check[$tool]="WRONG COMMIT through the proxy"; status=1; }
+  done
+  kill "$proxy_pid" 2>/dev/null || true
+fi
+
 # Deleted only now: freeing blocks in the background would slow the next measured step.
-if [ "${BENCH_KEEP:-0}" != 1 ]; then rm -rf "$work"/r[0-9]*-*; fi
+if [ "${BENCH_KEEP:-0}" != 1 ]; then rm -rf "$work"/r[0-9]*-* "$work"/rtt-*; fi
 
 field() { # field STEP TOOL N: best wall (N=1) or largest maxrss (N=4) over the rounds, or FAIL
   local f
@@ -157,11 +184,14 @@ mb() { case $1 in FAIL|-) echo "-" ;; *) awk -v k="$1" 'BEGIN { printf "%.0f", k
 declare -A label=(
   [p1]="full pull tree-v1, archive -> bare, nginx on 127.0.0.1"
   [p2]="incremental pull v1 -> v2 (object-wise)"
+  [p3]="full pull tree-v1 with ${RTT_MS} ms RTT (latency proxy), deltas disabled, 1 round"
 )
 {
   echo "| step | operation | ostree s (best of $ROUNDS) | gostree s (best of $ROUNDS) | gostree/ostree (goal <= 0.5) | peak RSS ostree / gostree MB (goal <= 64) |"
   echo "|---|---|---:|---:|---:|---:|"
-  for step in p1 p2; do
+  steps=(p1 p2)
+  if [ "$RTT_MS" != 0 ]; then steps+=(p3); fi
+  for step in "${steps[@]}"; do
     o=$(field $step ostree 1); g=$(field $step gostree 1)
     om=$(field $step ostree 4); gm=$(field $step gostree 4)
     ratio=-

@@ -33,7 +33,7 @@ func (f *pullFlags) add(cmd *cobra.Command) {
 	fl.BoolVar(&f.mirror, "mirror", false, "write refs to refs/heads (and with no refs, pull every ref and the summary)")
 	fl.BoolVar(&f.commitMetadataOnly, "commit-metadata-only", false, "pull commits only, not their trees")
 	fl.BoolVar(&f.dryRun, "dry-run", false, "only show what would be pulled")
-	fl.IntVar(&f.jobs, "jobs", 16, "objects fetched at once")
+	fl.IntVar(&f.jobs, "jobs", 32, "objects fetched at once (and connections to the server)")
 }
 
 func (f *pullFlags) options() ostree.PullOptions {
@@ -75,7 +75,9 @@ func newPullCommand(g *globalOptions) *cobra.Command {
 			}
 			o := pf.options()
 			o.Remote, o.Refs = rm, refs
-			ho := httpstore.Options{UserAgent: "gostree", LowSpeedTime: pf.lowSpeedTime}
+			// As many connections as objects in flight: on a high-latency link
+			// each connection carries one request per round trip.
+			ho := httpstore.Options{UserAgent: "gostree", LowSpeedTime: pf.lowSpeedTime, MaxConns: pf.jobs}
 			if o.CommitVerifier, o.SummaryVerifier, err = remoteVerifiers(r, rm); err != nil {
 				return err
 			}
