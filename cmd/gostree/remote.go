@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -162,6 +163,31 @@ func newRemoteShowURLCommand(g *globalOptions, rd *remotesDir) *cobra.Command {
 	}
 }
 
+// fetchRemoteSummary fetches (and, when the remote asks for it, verifies)
+// the summary of the named remote; the summary is nil when the server has
+// none.
+func fetchRemoteSummary(ctx context.Context, g *globalOptions, rd *remotesDir, name string) (*ostree.Remote, *ostree.Summary, error) {
+	r, err := g.openRepo()
+	if err != nil {
+		return nil, nil, err
+	}
+	defer r.Close()
+	rm, err := r.Remote(rd.get(r), name)
+	if err != nil {
+		return nil, nil, err
+	}
+	src, err := openRemoteStore(rm, rm.URL(), nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	_, sv, err := remoteVerifiers(r, rm)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, _, err := ostree.FetchSummary(ctx, src, rm, sv)
+	return rm, s, err
+}
+
 func newRemoteSummaryCommand(g *globalOptions, rd *remotesDir) *cobra.Command {
 	var raw bool
 	cmd := &cobra.Command{
@@ -169,24 +195,7 @@ func newRemoteSummaryCommand(g *globalOptions, rd *remotesDir) *cobra.Command {
 		Short: "Fetch and print the summary of a remote",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := g.openRepo()
-			if err != nil {
-				return err
-			}
-			defer r.Close()
-			rm, err := r.Remote(rd.get(r), args[0])
-			if err != nil {
-				return err
-			}
-			src, err := openRemoteStore(rm, rm.URL(), nil)
-			if err != nil {
-				return err
-			}
-			_, sv, err := remoteVerifiers(r, rm)
-			if err != nil {
-				return err
-			}
-			s, _, err := ostree.FetchSummary(cmd.Context(), src, rm, sv)
+			rm, s, err := fetchRemoteSummary(cmd.Context(), g, rd, args[0])
 			if err != nil {
 				return err
 			}
@@ -207,24 +216,7 @@ func newRemoteRefsCommand(g *globalOptions, rd *remotesDir) *cobra.Command {
 		Short: "List the refs a remote's summary offers",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := g.openRepo()
-			if err != nil {
-				return err
-			}
-			defer r.Close()
-			rm, err := r.Remote(rd.get(r), args[0])
-			if err != nil {
-				return err
-			}
-			src, err := openRemoteStore(rm, rm.URL(), nil)
-			if err != nil {
-				return err
-			}
-			_, sv, err := remoteVerifiers(r, rm)
-			if err != nil {
-				return err
-			}
-			s, _, err := ostree.FetchSummary(cmd.Context(), src, rm, sv)
+			rm, s, err := fetchRemoteSummary(cmd.Context(), g, rd, args[0])
 			if err != nil {
 				return err
 			}
