@@ -65,16 +65,7 @@ test: deps fmt-check vet build
 
 # Every `func FuzzXxx(` in a _test.go file, one target at a time (go test -fuzz takes one).
 fuzz:
-	@n=0; \
-	files=$$(find . -mindepth 1 \( -type d \( -name '_*' -o -name '.*' -o -name testdata -o -name bin -o -name vendor \) -prune \) -o -type f -name '*_test.go' -print | sort); \
-	for f in $$files; do \
-	  for name in $$(sed -nE 's/^func (Fuzz[A-Za-z0-9_]*)\(.*/\1/p' "$$f"); do \
-	    n=$$((n + 1)); \
-	    echo "==> fuzz $$name in $$(dirname $$f) for $(FUZZTIME)"; \
-	    $(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) "$$(dirname $$f)"; \
-	  done; \
-	done; \
-	echo "fuzz: $$n target(s), $(FUZZTIME) each"
+	GO=$(GO) bash scripts/fuzz.sh $(FUZZTIME)
 
 bench: build
 	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) ./...
