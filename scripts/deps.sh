@@ -26,8 +26,8 @@ packages=(ostree nginx mmdebstrap attr gnupg xz-utils e2fsprogs ca-certificates 
 # quick. No service is started by the install (policy-rc.d below); the project starts its own.
 #   keystone, glance-api, swift-{proxy,account,container,object}, uwsgi-plugin-python3 (runs keystone),
 #   procps (ps, for openstack-down.sh)
-#   (Heat, for issue 6, will be added here: heat-common provides heat-all.)
-openstack_packages=(keystone glance-api swift-proxy swift-account swift-container swift-object uwsgi-plugin-python3 procps)
+#   heat-common (heat-all: Heat's api, api-cfn and engine in one process, and heat-manage)
+openstack_packages=(keystone glance-api swift-proxy swift-account swift-container swift-object uwsgi-plugin-python3 procps heat-common)
 for arg in "$@"; do
   case $arg in
     --openstack) packages+=("${openstack_packages[@]}") ;;

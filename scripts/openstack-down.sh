@@ -28,7 +28,7 @@ members() { ps -eo pid=,pgid= | awk -v g="$1" '$2 == g { print $1 }'; } # pids i
 
 declare -A group=()
 if [ -d "$RUN" ]; then
-  # heat (issue 6) will stop first; then the services in reverse order of start.
+  # heat stops first (it calls the others); then the services in reverse order of start.
   for name in heat swift-proxy swift-object swift-container swift-account glance keystone; do
     f=$RUN/$name.pid
     [ -s "$f" ] || continue

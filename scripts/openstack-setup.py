@@ -4,11 +4,18 @@ Python standard library only (urllib against the REST APIs), idempotent: every
 object is looked up before it is created. Configuration comes from GOSTREE_OS_*
 environment variables set by openstack-up.sh; secrets are never printed.
 
-  identity  projects demo/service, users demo/glance/swift, roles, catalog
-            (image, object-store); prints "demo_project_id=… admin_project_id=…"
+  identity  projects demo/service, users demo/glance/swift(/heat), roles, catalog
+            (image, object-store, and with GOSTREE_OS_HEAT_URL set orchestration
+            and cloudformation, Heat's stack-user domain "heat" and its admin
+            heat_domain_admin); prints "demo_project_id=… admin_project_id=…"
   swift     sets the TempURL key on the demo account
-  smoke     checks Keystone, Glance and Swift (TempURLs, public reads) as the
-            user of the sourced openrc (scripts/openstack-smoke.sh)
+  heat-ready URL TIMEOUT PIDFILE
+            waits (bounded) until heat-api answers an authenticated stack list,
+            which travels api -> fake RPC -> engine; fails early when the
+            process in PIDFILE exits
+  smoke     checks Keystone, Glance, Swift (TempURLs, public reads) and, when
+            the catalog has it, Heat (a DeployedServer stack) as the user of the
+            sourced openrc (scripts/openstack-smoke.sh)
 """
 
 import json
@@ -51,9 +58,9 @@ def token(user, password, project):
     return hdrs["X-Subject-Token"], doc["token"]
 
 
-def password_works(user, password):
+def password_works(user, password, domain="default"):
     body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
-        "name": user, "domain": {"id": "default"}, "password": password}}}}}
+        "name": user, "domain": {"id": domain}, "password": password}}}}}
     _, hdrs = call("POST", KS + "/auth/tokens", body=body, ok=(201, 401))
     return bool(hdrs.get("X-Subject-Token"))
 
@@ -75,38 +82,56 @@ def ensure(tok, kind, key, name, attrs):
 
 def identity():
     tok, _ = token("admin", E["GOSTREE_OS_ADMIN_PASSWORD"], "admin")
-    roles = {r: ensure(tok, "roles", "role", r, {})["id"]
-             for r in ("admin", "member", "reader", "swiftoperator", "ResellerAdmin")}
+    heat = bool(E.get("GOSTREE_OS_HEAT_URL"))
+    names = ["admin", "member", "reader", "swiftoperator", "ResellerAdmin"]
+    if heat:
+        names += ["heat_stack_owner", "heat_stack_user"]
+    roles = {r: ensure(tok, "roles", "role", r, {})["id"] for r in names}
     projects = {p: ensure(tok, "projects", "project", p, {"domain_id": "default"})["id"]
                 for p in ("admin", "service", "demo")}
 
-    def user(name, password, project):
-        u = find(tok, "users", "user", name)
+    def user(name, password, project, domain="default"):
+        u = find(tok, "users", "user", name, "&domain_id=" + domain)
         if u:
-            if not password_works(name, password):
+            if not password_works(name, password, domain):
                 # Only when needed: a password change revokes the user's tokens, including
                 # (second granularity) ones issued in the same second right after it.
                 call("PATCH", "%s/users/%s" % (KS, u["id"]), tok, {"user": {"password": password}})
         else:
-            u, _ = call("POST", KS + "/users", tok, {"user": {
-                "name": name, "password": password, "domain_id": "default",
-                "default_project_id": projects[project]}})
+            attrs = {"name": name, "password": password, "domain_id": domain}
+            if project:
+                attrs["default_project_id"] = projects[project]
+            u, _ = call("POST", KS + "/users", tok, {"user": attrs})
             u = u["user"]
         return u["id"]
 
     def grant(role, uid, project):
         call("PUT", "%s/projects/%s/users/%s/roles/%s" % (KS, projects[project], uid, roles[role]), tok)
 
-    for svc in ("glance", "swift"):
+    for svc in ("glance", "swift") + (("heat",) if heat else ()):
         grant("admin", user(svc, E["GOSTREE_OS_SERVICE_PASSWORD"], "service"), "service")
     demo = user("demo", E["GOSTREE_OS_DEMO_PASSWORD"], "demo")
     grant("member", demo, "demo")
     grant("reader", demo, "demo")
-    admin = find(tok, "users", "user", "admin")["id"]
+    admin = find(tok, "users", "user", "admin", "&domain_id=default")["id"]
     grant("admin", admin, "demo")
 
     catalog = {"image": ("glance", E["GOSTREE_OS_IMAGE_URL"]),
                "object-store": ("swift", E["GOSTREE_OS_SWIFT_URL"])}
+    if heat:
+        grant("heat_stack_owner", demo, "demo")
+        # Heat's stack-user domain: Heat creates a user (and a project) there for every
+        # DeployedServer/Server that polls with POLL_SERVER_HEAT or signals with HEAT_SIGNAL,
+        # through heat_domain_admin, which administers that domain only.
+        dom = find(tok, "domains", "domain", "heat", "")
+        if not dom:
+            dom, _ = call("POST", KS + "/domains", tok, {"domain": {
+                "name": "heat", "description": "Users and projects Heat creates for stacks"}})
+            dom = dom["domain"]
+        hda = user("heat_domain_admin", E["GOSTREE_OS_SERVICE_PASSWORD"], None, dom["id"])
+        call("PUT", "%s/domains/%s/users/%s/roles/%s" % (KS, dom["id"], hda, roles["admin"]), tok)
+        catalog["orchestration"] = ("heat", E["GOSTREE_OS_HEAT_URL"])
+        catalog["cloudformation"] = ("heat-cfn", E["GOSTREE_OS_HEAT_CFN_URL"])
     for stype, (sname, url) in catalog.items():
         doc, _ = call("GET", "%s/services?type=%s" % (KS, stype), tok)
         if doc["services"]:
@@ -129,6 +154,98 @@ def swift():
     tok, doc = token("demo", E["GOSTREE_OS_DEMO_PASSWORD"], "demo")
     url = E["GOSTREE_OS_SWIFT_URL"].replace("%(project_id)s", doc["project"]["id"])
     call("POST", url, tok, headers={"X-Account-Meta-Temp-URL-Key": E["GOSTREE_OS_TEMPURL_KEY"]})
+
+
+def heat_ready():
+    """heat-ready URL TIMEOUT PIDFILE: until GET URL/<admin project>/stacks answers 200."""
+    import time
+    url, timeout, pidfile = sys.argv[2], float(sys.argv[3]), sys.argv[4]
+    tok, doc = token("admin", E["GOSTREE_OS_ADMIN_PASSWORD"], "admin")
+    stacks = "%s/%s/stacks" % (url.rstrip("/"), doc["project"]["id"])
+    pid = int(open(pidfile).read().strip())
+    deadline = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        try:
+            req = urllib.request.Request(stacks, headers={"X-Auth-Token": tok})
+            with urllib.request.urlopen(req, timeout=10) as r:
+                if r.status == 200:
+                    return
+                last = "HTTP %d" % r.status
+        except urllib.error.HTTPError as e:
+            last = "HTTP %d" % e.code
+        except OSError as e:
+            last = str(e)
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            sys.exit("heat-all (pid %d) exited" % pid)
+        time.sleep(0.25)
+    sys.exit("no stack list from %s after %gs (last: %s)" % (stacks, timeout, last))
+
+
+HEAT_SMOKE_TEMPLATE = {
+    "heat_template_version": "2018-08-31",
+    "parameters": {"greeting": {"type": "string", "default": "hello"}},
+    "resources": {
+        "server": {"type": "OS::Heat::DeployedServer",
+                   "properties": {"software_config_transport": "POLL_TEMP_URL"}},
+        "config": {"type": "OS::Heat::SoftwareConfig",
+                   "properties": {"group": "smoke", "inputs": [{"name": "greeting"}]}},
+        "deployment": {"type": "OS::Heat::SoftwareDeployment",
+                       "properties": {"config": {"get_resource": "config"}, "server": {"get_resource": "server"},
+                                      "signal_transport": "NO_SIGNAL",
+                                      "input_values": {"greeting": {"get_param": "greeting"}}}}},
+}
+
+
+def heat_smoke(check, tok, cat):
+    """A DeployedServer stack with a software deployment: create, metadata over the REST API
+    and the POLL_TEMP_URL Swift copy, update, delete."""
+    import time
+    orch = cat["orchestration"].rstrip("/")
+
+    def wait(loc, want):
+        for _ in range(240):  # 60 s
+            doc, _ = call("GET", loc, tok, ok=(200, 404))
+            st = doc["stack"]["stack_status"] if doc and "stack" in doc else "GONE"
+            if st == want or st.endswith("_FAILED"):
+                return st, (doc or {}).get("stack", {}).get("stack_status_reason", "")
+            time.sleep(0.25)
+        return st, "timeout"
+
+    def greetings(doc):
+        return [i["value"] for d in doc.get("deployments", []) for i in d["inputs"] if i["name"] == "greeting"]
+
+    name = "gostree-smoke-%d" % os.getpid()
+    st, _ = call("POST", orch + "/stacks", tok, {"stack_name": name, "template": HEAT_SMOKE_TEMPLATE,
+                                                 "timeout_mins": 5})
+    loc = "%s/stacks/%s/%s" % (orch, name, st["stack"]["id"])
+    status, reason = wait(loc, "CREATE_COMPLETE")
+    check("heat: DeployedServer stack %s %s" % (status, reason), status == "CREATE_COMPLETE")
+    md, _ = call("GET", loc + "/resources/server/metadata", tok)
+    md = md["metadata"]
+    url = md.get("os-collect-config", {}).get("request", {}).get("metadata_url", "")
+    check("heat: server metadata has the deployment and a POLL_TEMP_URL metadata_url",
+          greetings(md) == ["hello"] and url.startswith(cat["object-store"].split("/v1/")[0]))
+    call("PATCH", loc, tok, {"parameters": {"greeting": "bonjour"}}, ok=(202,))
+    status, reason = wait(loc, "UPDATE_COMPLETE")
+    with urllib.request.urlopen(url, timeout=60) as r:
+        swift_copy = json.loads(r.read())
+    check("heat: stack update %s; the Swift copy shows the new input" % status,
+          status == "UPDATE_COMPLETE" and greetings(swift_copy) == ["bonjour"])
+    call("DELETE", loc, tok)
+    status, _ = wait(loc, "DELETE_COMPLETE")
+    check("heat: stack delete %s" % status, status in ("DELETE_COMPLETE", "GONE"))
+    # Heat 19 leaves a POLL_TEMP_URL server's container behind (server_base._delete_temp_url
+    # looks the object-store service up with type and name swapped).
+    acct = cat["object-store"]
+    left, _ = call("GET", "%s?format=json&prefix=%s" % (acct, name), tok)
+    for c in left or []:
+        objs, _ = call("GET", "%s/%s?format=json" % (acct, c["name"]), tok)
+        for o in objs or []:
+            call("DELETE", "%s/%s/%s" % (acct, c["name"], urllib.parse.quote(o["name"])), tok, ok=(204, 404))
+        call("DELETE", "%s/%s" % (acct, c["name"]), tok, ok=(204, 404))
 
 
 def smoke():
@@ -193,8 +310,12 @@ def smoke():
           info["tempurl"]["allowed_digests"] == ["sha256", "sha512"] and "staticweb" in info)
     call("DELETE", c + "/dir/obj", tok)
     call("DELETE", c, tok)
+    if "orchestration" in cat:
+        heat_smoke(check, tok, cat)
+    else:
+        print("skip heat: no orchestration endpoint in the catalog")
     print("openstack smoke: all checks passed")
 
 
 if __name__ == "__main__":
-    {"identity": identity, "swift": swift, "smoke": smoke}[sys.argv[1]]()
+    {"identity": identity, "swift": swift, "heat-ready": heat_ready, "smoke": smoke}[sys.argv[1]]()

@@ -6,7 +6,9 @@
 #   Glance    image v2, file store
 #   Swift     proxy + account/container/object servers, one device, one replica;
 #             keystoneauth, tempurl (sha256/sha512 only), staticweb, bulk, slo/dlo
-#   (Heat     for issue 6: see the marked place below)
+#   Heat      orchestration v1 + CFN API as ONE heat-all process (api, api-cfn, engine) with
+#             oslo.messaging's in-process fake:// transport (no RabbitMQ); stack-user domain
+#             "heat"; OS::Heat::DeployedServer + software deployments work without Nova
 # Every service uses sqlite (in WAL mode) and keeps all of its state in STATE_DIR
 # (default: $GOSTREE_OPENSTACK_STATE, else _build/openstack in the work tree): configs, rings,
 # data, logs, pid files. Nothing under /etc is changed. Services run without systemd: each is
@@ -24,7 +26,8 @@
 # The demo account has a Swift TempURL key (OS_SWIFT_TEMPURL_KEY in openrc).
 #
 # Ports (env overrides): GOSTREE_OS_KEYSTONE_PORT 15000, GOSTREE_OS_GLANCE_PORT 19292,
-# GOSTREE_OS_SWIFT_PORT 18080, GOSTREE_OS_SWIFT_{OBJECT,CONTAINER,ACCOUNT}_PORT 16200/16201/16202.
+# GOSTREE_OS_SWIFT_PORT 18080, GOSTREE_OS_SWIFT_{OBJECT,CONTAINER,ACCOUNT}_PORT 16200/16201/16202,
+# GOSTREE_OS_HEAT_PORT 18004, GOSTREE_OS_HEAT_CFN_PORT 18000. GOSTREE_OS_HEAT=0 leaves Heat out.
 # They sit below Linux's ephemeral range (32768+), so test servers on "any free port" never take them.
 set -euo pipefail
 
@@ -39,13 +42,16 @@ SWIFT_PORT=${GOSTREE_OS_SWIFT_PORT:-18080}
 SWIFT_OBJECT_PORT=${GOSTREE_OS_SWIFT_OBJECT_PORT:-16200}
 SWIFT_CONTAINER_PORT=${GOSTREE_OS_SWIFT_CONTAINER_PORT:-16201}
 SWIFT_ACCOUNT_PORT=${GOSTREE_OS_SWIFT_ACCOUNT_PORT:-16202}
+HEAT_PORT=${GOSTREE_OS_HEAT_PORT:-18004}
+HEAT_CFN_PORT=${GOSTREE_OS_HEAT_CFN_PORT:-18000}
+WITH_HEAT=${GOSTREE_OS_HEAT:-1}
 TIMEOUT=${GOSTREE_OS_TIMEOUT:-120}
 PY=/usr/bin/python3 # the services' own Python, not whatever python3 is first on PATH
 KS_URL=http://$H:$KEYSTONE_PORT/v3
 
 ETC=$STATE/etc RUN=$STATE/run LOG=$STATE/log DATA=$STATE/data
 umask 022
-mkdir -p "$ETC"/{keystone,glance,swift} "$RUN" "$LOG" \
+mkdir -p "$ETC"/{keystone,glance,swift,heat} "$RUN" "$LOG" \
   "$DATA"/{keystone/fernet-keys,keystone/credential-keys,glance/images,glance/staging,glance/tasks,glance/cache,swift/devices/d1,swift/cache,lock}
 chmod 700 "$DATA"/keystone/fernet-keys "$DATA"/keystone/credential-keys
 
@@ -66,6 +72,7 @@ printf '# %s openstack-up.sh %s\n' "$(date -u +%FT%TZ)" "$STATE" >>"$TIMINGS"
 t=$(now)
 need_bins=(keystone-manage uwsgi glance-api glance-manage swift-proxy-server swift-object-server
   swift-container-server swift-account-server swift-ring-builder ps)
+[ "$WITH_HEAT" = 1 ] && need_bins+=(heat-all heat-manage)
 missing=()
 for b in "${need_bins[@]}"; do command -v "$b" >/dev/null || missing+=("$b"); done
 [ -e /usr/lib/uwsgi/plugins/python3_plugin.so ] || missing+=(uwsgi-plugin-python3)
@@ -159,6 +166,9 @@ key_repository = $DATA/keystone/fernet-keys
 key_repository = $DATA/keystone/fernet-keys
 [credential]
 key_repository = $DATA/keystone/credential-keys
+# Heat's stack users get EC2 credentials right before they are used (CFN API, CFN signals);
+# a cached credential list made /v3/ec2tokens miss them.
+caching = false
 [cache]
 # In-process cache (one uwsgi worker, so it is coherent): cuts ~250 ms from every request.
 enabled = true
@@ -266,8 +276,66 @@ use = egg:swift#slo
 [filter:dlo]
 use = egg:swift#dlo
 EOF
+
+  if [ "$WITH_HEAT" = 1 ]; then cat >"$ETC/heat/heat.conf"; fi <<EOF
+[DEFAULT]
+log_file = $LOG/heat-app.log
+# One process: the fake:// transport is in-memory and does not cross a fork, so api, api-cfn and
+# engine run in heat-all with one worker each.
+transport_url = fake:/
+num_engine_workers = 1
+host = gostree-loopback
+region_name_for_services = RegionOne
+heat_metadata_server_url = http://$H:$HEAT_CFN_PORT
+heat_waitcondition_server_url = http://$H:$HEAT_CFN_PORT/v1/waitcondition
+stack_user_domain_name = heat
+stack_domain_admin = heat_domain_admin
+stack_domain_admin_password = $SERVICE_PASSWORD
+convergence_engine = true
+# oslo.service gives in-flight work 60 s on SIGTERM by default.
+graceful_shutdown_timeout = 3
+[heat_all]
+enabled_services = api,api_cfn,engine
+[heat_api]
+bind_host = $H
+bind_port = $HEAT_PORT
+workers = 1
+[heat_api_cfn]
+bind_host = $H
+bind_port = $HEAT_CFN_PORT
+workers = 1
+[paste_deploy]
+api_paste_config = /etc/heat/api-paste.ini
+[database]
+connection = sqlite:///$DATA/heat.sqlite
+[oslo_messaging_notifications]
+driver = noop
+[oslo_concurrency]
+lock_path = $DATA/lock
+[oslo_policy]
+policy_dirs = $ETC/heat/policy.d
+[clients]
+endpoint_type = public
+[clients_keystone]
+auth_uri = http://$H:$KEYSTONE_PORT
+[ec2authtoken]
+auth_uri = $KS_URL
+[trustee]
+auth_type = password
+auth_url = http://$H:$KEYSTONE_PORT
+username = heat
+password = $SERVICE_PASSWORD
+user_domain_name = Default
+[keystone_authtoken]
+$(authtoken heat)
+EOF
 )
-mkdir -p "$ETC"/{keystone,glance}/policy.d
+mkdir -p "$ETC"/{keystone,glance,heat}/policy.d
+# heat-api-cfn checks EC2 signatures (CFN metadata, CFN signals) by POSTing them to Keystone's
+# /v3/ec2tokens without a token of its own; Keystone 22 allows that call to admins only.
+if [ "$WITH_HEAT" = 1 ]; then cat >"$ETC/keystone/policy.d/gostree-ec2tokens.yaml"; fi <<EOF
+"identity:ec2tokens_validate": ""
+EOF
 # Rings: one device, one replica, 2^8 partitions. Rebuilt only when a port changed.
 for spec in object:$SWIFT_OBJECT_PORT container:$SWIFT_CONTAINER_PORT account:$SWIFT_ACCOUNT_PORT; do
   kind=${spec%%:*} port=${spec##*:}
@@ -282,6 +350,16 @@ for spec in object:$SWIFT_OBJECT_PORT container:$SWIFT_CONTAINER_PORT account:$S
   fi
 done
 took "configs and swift rings" "$t"
+
+# ------------------------------------------------------------------------------------- heat database
+# heat-manage db_sync (about 4 s of Python) needs nothing but its config: it runs in the
+# background while keystone is set up, on the other core, and is waited for before heat starts.
+heat_sync_pid=
+if [ "$WITH_HEAT" = 1 ] && [ ! -e "$DATA/heat.ready" ]; then
+  rm -f "$DATA/heat.sqlite"* # a half-done sync from an interrupted run
+  heat-manage --config-file "$ETC/heat/heat.conf" db_sync >>"$LOG/heat-manage.log" 2>&1 &
+  heat_sync_pid=$!
+fi
 
 # ------------------------------------------------------------------------------------- keystone
 t=$(now)
@@ -320,7 +398,11 @@ export GOSTREE_OS_KS_URL=$KS_URL GOSTREE_OS_ADMIN_PASSWORD=$ADMIN_PASSWORD \
   GOSTREE_OS_DEMO_PASSWORD=$DEMO_PASSWORD GOSTREE_OS_SERVICE_PASSWORD=$SERVICE_PASSWORD \
   GOSTREE_OS_TEMPURL_KEY=$TEMPURL_KEY \
   GOSTREE_OS_IMAGE_URL=http://$H:$GLANCE_PORT \
-  GOSTREE_OS_SWIFT_URL="http://$H:$SWIFT_PORT/v1/AUTH_%(project_id)s"
+  GOSTREE_OS_SWIFT_URL="http://$H:$SWIFT_PORT/v1/AUTH_%(project_id)s" \
+  GOSTREE_OS_HEAT_URL= GOSTREE_OS_HEAT_CFN_URL=
+if [ "$WITH_HEAT" = 1 ]; then
+  GOSTREE_OS_HEAT_URL="http://$H:$HEAT_PORT/v1/%(project_id)s" GOSTREE_OS_HEAT_CFN_URL="http://$H:$HEAT_CFN_PORT/v1"
+fi
 ids=$("$PY" "$root/scripts/openstack-setup.py" identity) || die "identity setup failed"
 eval "$ids" # demo_project_id=… admin_project_id=…
 took "projects, users, roles, catalog" "$t"
@@ -343,9 +425,21 @@ launch swift-account "$SWIFT_ACCOUNT_PORT" swift-account-server "$ETC/swift/acco
 launch swift-container "$SWIFT_CONTAINER_PORT" swift-container-server "$ETC/swift/container-server.conf" --verbose
 launch swift-object "$SWIFT_OBJECT_PORT" swift-object-server "$ETC/swift/object-server.conf" --verbose
 launch swift-proxy "$SWIFT_PORT" swift-proxy-server "$ETC/swift/proxy-server.conf" --verbose
-# ---- Heat (issue 6) goes here: heat-manage db_sync, then
-# ---- launch heat "$HEAT_PORT" heat-all --config-file "$ETC/heat/heat.conf" (fake:// RPC, one
-# ---- process), its catalog entries in openstack-setup.py, and "heat" in openstack-down.sh.
+if [ "$WITH_HEAT" = 1 ]; then
+  th=$(now)
+  if [ -n "$heat_sync_pid" ]; then
+    wait "$heat_sync_pid" || {
+      tail -n 30 "$LOG/heat-manage.log" >&2
+      die "heat-manage db_sync failed (log: $LOG/heat-manage.log)"
+    }
+    touch "$DATA/heat.ready"
+  fi
+  wal "$DATA/heat.sqlite"
+  took "heat database (waited for the background db_sync)" "$th"
+  running heat || ! listening "$HEAT_CFN_PORT" ||
+    die "$H:$HEAT_CFN_PORT (for heat-api-cfn) is held by a process this script did not start"
+  launch heat "$HEAT_PORT" heat-all --config-file "$ETC/heat/heat.conf"
+fi
 await swift-account "http://$H:$SWIFT_ACCOUNT_PORT/healthcheck"
 await swift-container "http://$H:$SWIFT_CONTAINER_PORT/healthcheck"
 await swift-object "http://$H:$SWIFT_OBJECT_PORT/healthcheck"
@@ -354,6 +448,17 @@ took "swift up" "$t"
 "$PY" "$root/scripts/openstack-setup.py" swift || die "swift account setup failed"
 await glance "http://$H:$GLANCE_PORT/"
 took "glance up (since launch)" "$t"
+if [ "$WITH_HEAT" = 1 ]; then
+  await heat "http://$H:$HEAT_PORT/"
+  await heat "http://$H:$HEAT_CFN_PORT/"
+  # The engine is up when an authenticated stack list (api -> fake RPC -> engine) answers 200.
+  "$PY" "$root/scripts/openstack-setup.py" heat-ready "http://$H:$HEAT_PORT/v1" "$TIMEOUT" \
+    "$RUN/heat.pid" || {
+    tail -n 40 "$LOG/heat.log" >&2
+    die "heat-engine does not answer a stack list (log: $LOG/heat.log, $LOG/heat-app.log)"
+  }
+  took "heat up (since launch of glance and swift)" "$t"
+fi
 
 # ------------------------------------------------------------------------------------- clients
 t=$(now)
@@ -413,6 +518,9 @@ SWIFT_OBJECT_PORT=$SWIFT_OBJECT_PORT
 SWIFT_CONTAINER_PORT=$SWIFT_CONTAINER_PORT
 SWIFT_ACCOUNT_PORT=$SWIFT_ACCOUNT_PORT
 EOF
+if [ "$WITH_HEAT" = 1 ]; then
+  printf 'HEAT_PORT=%s\nHEAT_CFN_PORT=%s\n' "$HEAT_PORT" "$HEAT_CFN_PORT" >>"$STATE/ports.env"
+fi
 took "client files" "$t"
 took "TOTAL" "$T0"
 log "ready: . $STATE/openrc (or OS_CLIENT_CONFIG_FILE=$STATE/clouds.yaml OS_CLOUD=gostree)"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # scripts/with-openstack.sh CMD... — run CMD with the local OpenStack of scripts/openstack-up.sh
-# running and GOSTREE_OPENSTACK_RC pointing at its openrc, so the Swift and Glance tests run
-# against real Keystone, Glance and Swift (`make test` runs `go test` through this).
+# running and GOSTREE_OPENSTACK_RC pointing at its openrc, so the Swift, Glance and Heat tests
+# run against real Keystone, Glance, Swift and Heat (`make test` runs `go test` through this).
 #
 # Starts the services (installing their Debian packages on a fresh machine) unless
 # GOSTREE_OPENSTACK_RC is already set; stops them afterwards only if this run started them, so a
@@ -19,7 +19,7 @@ if [ -s "$STATE/run/keystone.pid" ] && kill -0 "$(cat "$STATE/run/keystone.pid")
 fi
 start=$SECONDS
 bash "$root/scripts/openstack-up.sh" "$STATE"
-echo "with-openstack: Keystone, Glance and Swift ready in $((SECONDS - start)) s (state $STATE)"
+echo "with-openstack: Keystone, Glance, Swift and Heat ready in $((SECONDS - start)) s (state $STATE)"
 if [ $running = 0 ]; then
   trap 'bash "$root/scripts/openstack-down.sh" "$STATE"' EXIT
 fi
