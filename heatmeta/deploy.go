@@ -649,3 +649,12 @@ func (wj windowJSON) window() (Window, error) {
 	w.Length = time.Duration(m) * time.Minute
 	return w, nil
 }
+
+// ParseRebootPolicy reads a reboot policy given as the inputs a deployment
+// would carry (reboot_policy, reboot_window, reboot_time_zone,
+// fleet_lock_url, fleet_lock_group), each a JSON value; where names the
+// place for errors ("config reboot"). The agent reads its configured
+// default policy through it, so both are checked alike.
+func ParseRebootPolicy(where string, in map[string]json.RawMessage) (RebootPolicy, error) {
+	return parseReboot(mapInputs(in), where)
+}
