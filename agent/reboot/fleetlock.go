@@ -3,6 +3,8 @@ package reboot
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -205,7 +207,7 @@ func (f *fleetLock) post(ctx context.Context, op, path string) (answer, error) {
 	if err != nil {
 		// The caller giving up is not the server's fault; our own
 		// timeout or a network error may go away.
-		return fail(&Error{Err: err, Retryable: ctx.Err() == nil})
+		return fail(&Error{Err: err, Retryable: ctx.Err() == nil && retryableTransport(err)})
 	}
 	defer resp.Body.Close()
 	code := resp.StatusCode
@@ -270,4 +272,21 @@ func (f *fleetLock) Release(ctx context.Context) error {
 // Describe is "fleet_lock https://lock.example/base group default id 0123...".
 func (f *fleetLock) Describe() string {
 	return fmt.Sprintf("fleet_lock %s group %s id %s", f.base.Redacted(), f.group, f.id)
+}
+
+// retryableTransport sorts transport errors: a certificate or TLS
+// protocol problem is configuration and stays; refused, reset, timeouts
+// and DNS failures (the network may not be up yet) may go away.
+func retryableTransport(err error) bool {
+	var certErr *tls.CertificateVerificationError
+	var unknownAuth x509.UnknownAuthorityError
+	var hostErr x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	var recErr tls.RecordHeaderError
+	switch {
+	case errors.As(err, &certErr), errors.As(err, &unknownAuth), errors.As(err, &hostErr),
+		errors.As(err, &invalid), errors.As(err, &recErr):
+		return false
+	}
+	return true
 }

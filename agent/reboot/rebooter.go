@@ -66,26 +66,27 @@ func (c *commandRebooter) Reboot(ctx context.Context, reason string) error {
 func (c *commandRebooter) String() string { return strings.Join(c.argv, " ") }
 
 // capBuffer keeps the first max bytes written to it and discards the rest
-// (the command never blocks on a full pipe).
+// (the command never blocks on a full pipe). It is only an io.Writer (no
+// ReadFrom that io.Copy would use instead of Write).
 type capBuffer struct {
-	bytes.Buffer
+	buf       bytes.Buffer
 	max       int
 	truncated bool
 }
 
 func (b *capBuffer) Write(p []byte) (int, error) {
-	if room := b.max - b.Len(); room < len(p) {
+	if room := b.max - b.buf.Len(); room < len(p) {
 		b.truncated = true
 		if room > 0 {
-			b.Buffer.Write(p[:room])
+			b.buf.Write(p[:room])
 		}
 		return len(p), nil
 	}
-	return b.Buffer.Write(p)
+	return b.buf.Write(p)
 }
 
 func (b *capBuffer) String() string {
-	s := b.Buffer.String()
+	s := b.buf.String()
 	if b.truncated {
 		s += " …"
 	}
