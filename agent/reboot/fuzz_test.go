@@ -1,13 +1,20 @@
 package reboot
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"net/netip"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gostree/gostree/heatmeta"
 )
 
 func FuzzParseUtmp(f *testing.F) {
@@ -118,6 +125,65 @@ func FuzzTTYDrivers(f *testing.F) {
 		line := fmt.Sprintf("\nx /dev/x %d %d serial\n", major, minor)
 		if !ttyDriverHas(drivers+line, major, minor) {
 			t.Fatalf("%d:%d not found after adding %q", major, minor, line)
+		}
+	})
+}
+
+// roundTripper answers every request with a fixed status and body.
+type roundTripper struct {
+	code int
+	body []byte
+}
+
+func (rt roundTripper) RoundTrip(r *http.Request) (*http.Response, error) {
+	return &http.Response{StatusCode: rt.code, Body: io.NopCloser(bytes.NewReader(rt.body)), Header: http.Header{}, Request: r}, nil
+}
+
+// FuzzFleetLockResponse runs whole lock server answers through Check and
+// Release: 200 is a slot, 4xx a refusal with a clean one-line reason, 5xx
+// a retryable *Error, anything else a permanent *Error.
+func FuzzFleetLockResponse(f *testing.F) {
+	f.Add(200, []byte(""))
+	f.Add(409, []byte(`{"kind":"failed_lock_semaphore_full","value":"semaphore currently full, all slots are locked already"}`))
+	f.Add(404, []byte("404 page not found\n"))
+	f.Add(503, []byte(`{"kind":"etcd","value":"\u001b[2Jdown"}`))
+	f.Add(302, []byte(""))
+	f.Add(204, []byte("{}"))
+	f.Add(499, bytes.Repeat([]byte("x"), 70000))
+	f.Fuzz(func(t *testing.T, code int, body []byte) {
+		if code < 100 || code > 999 {
+			return
+		}
+		g, err := New(heatmeta.RebootPolicy{Mode: heatmeta.RebootFleetLock, FleetLockURL: "http://lock.invalid/base"},
+			Options{NodeID: "n1", HTTPClient: &http.Client{Transport: roundTripper{code, body}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := g.Check(context.Background(), time.Time{})
+		rerr := g.Release(context.Background())
+		var e *Error
+		switch {
+		case code == 200:
+			if err != nil || !d.Now || rerr != nil {
+				t.Fatalf("200: %+v %v %v", d, err, rerr)
+			}
+		case code >= 400 && code < 500:
+			if err != nil || d.Now || d.Reason == "" || strings.ContainsAny(d.Reason, "\n\r\x1b\x00") || len(d.Reason) > 1000 {
+				t.Fatalf("%d: %+v %v", code, d, err)
+			}
+			if !errors.As(rerr, &e) || IsRetryable(rerr) || e.StatusCode != code {
+				t.Fatalf("%d release: %v", code, rerr)
+			}
+		default:
+			if !errors.As(err, &e) || e.StatusCode != code || IsRetryable(err) != (code >= 500) || d != (Decision{}) {
+				t.Fatalf("%d: %+v %v", code, d, err)
+			}
+			if strings.ContainsAny(err.Error(), "\n\r\x1b\x00") || len(err.Error()) > 1000 {
+				t.Fatalf("%d: error %q", code, err)
+			}
+			if IsRetryable(rerr) != (code >= 500) {
+				t.Fatalf("%d release: %v", code, rerr)
+			}
 		}
 	})
 }

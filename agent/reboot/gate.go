@@ -9,7 +9,8 @@ import (
 	"github.com/gostree/gostree/heatmeta"
 )
 
-// Gate decides when the node may reboot into a staged deployment.
+// Gate decides when the node may reboot into a staged deployment. The
+// gates New returns are safe for concurrent use.
 type Gate interface {
 	// Check reports whether the node may reboot now. For fleet_lock it
 	// tries to take a slot (FleetLock POST /v1/pre-reboot); a lock server

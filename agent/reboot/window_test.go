@@ -2,6 +2,7 @@ package reboot
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -246,4 +247,21 @@ func TestImmediateAndManual(t *testing.T) {
 	if err := g.Release(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func ExampleNew_window() {
+	p := heatmeta.RebootPolicy{Mode: heatmeta.RebootWindow, TimeZone: "Europe/Berlin",
+		Windows: []heatmeta.Window{{Days: []time.Weekday{time.Saturday, time.Sunday}, Start: 22*time.Hour + 30*time.Minute, Length: time.Hour}}}
+	g, err := New(p, Options{})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(g.Describe())
+	d, _ := g.Check(context.Background(), time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)) // a Thursday
+	fmt.Println(d.Now, d.Next.UTC())
+	fmt.Println(d.Reason)
+	// Output:
+	// window Sat,Sun 22:30+60m Europe/Berlin
+	// false 2026-11-28 21:30:00 +0000 UTC
+	// outside reboot windows (window Sat,Sun 22:30+60m Europe/Berlin); next opens Sat 2026-11-28 22:30 CET
 }
