@@ -178,14 +178,6 @@ func TestCLIEd25519Signing(t *testing.T) {
 // A key protected by a passphrase in the GnuPG home (gpg-agent's OCB
 // protection) signs with --gpg-passphrase-file; ostree verifies it.
 func TestCLIGPGHomedirProtectedKey(t *testing.T) {
-	// Quarantined: about one run in three, unlocking the agent-protected
-	// key made by gpg fails with "wrong passphrase (the protected key does
-	// not authenticate)" although the passphrase is right — a bug in the
-	// private-keys-v1.d decoding to fix next (see the session note). Run it
-	// with GOSTREE_TEST_PROTECTED_KEY=1.
-	if os.Getenv("GOSTREE_TEST_PROTECTED_KEY") != "1" {
-		t.Skip("quarantined: intermittent failure unlocking gpg-agent protected keys (GOSTREE_TEST_PROTECTED_KEY=1 runs it)")
-	}
 	requireOstree(t)
 	if _, err := exec.LookPath("gpg"); err != nil {
 		if os.Getenv("CI") == "true" {

@@ -189,6 +189,7 @@ func FuzzParseKeybox(f *testing.F) {
 func FuzzParseAgentKey(f *testing.F) {
 	f.Add(readTestdata(f, "agent-ed25519.key"))
 	f.Add(readTestdata(f, "agent-protected.key"))
+	f.Add(readTestdata(f, "agent-protected-iv-escapes.key"))
 	f.Add([]byte("(11:private-key(3:ecc(5:curve7:Ed25519)(1:q3:abc)(1:d|AAEC|)))"))
 	f.Add([]byte(`(protected-private-key (rsa (n #00C1#)(e #010001#)(protected openpgp-s2k3-ocb-aes ((sha1 #0102# "1024") #00#) #00#)))`))
 	f.Fuzz(func(t *testing.T, b []byte) {

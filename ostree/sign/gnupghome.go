@@ -28,11 +28,9 @@ import (
 // LoadGnuPGHome reads the keys of a GnuPG 2.1+ home directory: public keys
 // from pubring.kbx (keybox) or pubring.gpg, and the secret parts from
 // private-keys-v1.d/*.key (S-expressions, extended or canonical format).
-// Only secret keys stored without protection can be used (keys made with
-// `gpg --batch --passphrase ”` or `%no-protection`); for a protected key
-// the error says to export it and use LoadSecretKeyFile instead.
-// passphrase is accepted for symmetry but GnuPG's own key protection is not
-// implemented.
+// Keys gpg-agent protected with a passphrase (openpgp-s2k3-ocb-aes,
+// openpgp-s2k3-sha1-aes-cbc) are unlocked with passphrase when it is not
+// nil; otherwise they stay locked and SigningKey says so.
 func LoadGnuPGHome(dir string, passphrase []byte) (*Keyring, error) {
 	kr := &Keyring{}
 	found := false
@@ -138,6 +136,66 @@ func ParseKeybox(b []byte) ([][]byte, error) {
 	return out, nil
 }
 
+// extendedKeyValue returns the value of the "Key:" entry of a key file in
+// gpg-agent's extended format, unfolded as GnuPG's name-value reader does
+// it: a line starting with a space or tab continues the previous entry;
+// exactly one leading whitespace character and all trailing whitespace of
+// each line are dropped and the pieces are joined with nothing between
+// them (gpg-agent folds long values at 70 columns and, where no space is
+// near, in the middle of a token or string, so inserting a separator
+// would change the value); a blank continuation line stands for a newline
+// and the whitespace that starts the line after it is swallowed. Names are
+// case-insensitive and lines starting with '#' are comments.
+func extendedKeyValue(b []byte) ([]byte, error) {
+	lines := strings.Split(string(b), "\n")
+	for i := 0; i < len(lines); i++ {
+		line := lines[i]
+		if line == "" || line[0] == ' ' || line[0] == '\t' || line[0] == '#' {
+			continue
+		}
+		name, first, ok := strings.Cut(line, ":")
+		if !ok || !strings.EqualFold(name, "Key") {
+			continue
+		}
+		var out []byte
+		swallow := false
+		piece := func(s string) {
+			if swallow {
+				s = strings.TrimLeft(s, " \t\r\n\v\f")
+			} else if s != "" && isASCIISpace(s[0]) {
+				s = s[1:]
+			}
+			s = strings.TrimRight(s, " \t\r\n\v\f")
+			if s == "" {
+				out = append(out, '\n')
+				swallow = true
+				return
+			}
+			out = append(out, s...)
+			swallow = false
+		}
+		piece(first)
+		for i+1 < len(lines) {
+			next := lines[i+1]
+			blank := strings.TrimLeft(next, " \t\r\n\v\f") == ""
+			if !blank && !isASCIISpace(next[0]) {
+				break
+			}
+			if blank && i+2 == len(lines) {
+				break // the file's final newline
+			}
+			i++
+			piece(next)
+		}
+		return bytes.TrimRight(out, "\n"), nil
+	}
+	return nil, errors.New("no Key: entry")
+}
+
+func isASCIISpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f'
+}
+
 // agentKey is a secret key of gpg-agent's store.
 type agentKey struct {
 	alg       string            // "ecc", "rsa"...
@@ -155,23 +213,11 @@ func parseAgentKey(b []byte) (*agentKey, error) {
 	if len(b) > 0 && b[0] == '(' {
 		expr = b
 	} else {
-		lines := strings.Split(string(b), "\n")
-		for i := 0; i < len(lines); i++ {
-			if v, ok := strings.CutPrefix(lines[i], "Key:"); ok {
-				var sb strings.Builder
-				sb.WriteString(v)
-				for i+1 < len(lines) && len(lines[i+1]) > 0 && (lines[i+1][0] == ' ' || lines[i+1][0] == '\t') {
-					i++
-					sb.WriteString(" ")
-					sb.WriteString(lines[i])
-				}
-				expr = []byte(sb.String())
-				break
-			}
+		v, err := extendedKeyValue(b)
+		if err != nil {
+			return nil, err
 		}
-		if expr == nil {
-			return nil, errors.New("no Key: entry")
-		}
+		expr = v
 	}
 	v, rest, err := parseSexp(expr, 0)
 	if err != nil {
@@ -280,31 +326,7 @@ func parseSexp(b []byte, depth int) (any, []byte, error) {
 		}
 		return v, b[end+2:], nil
 	case c == '"':
-		var out []byte
-		for i := 1; i < len(b); i++ {
-			switch b[i] {
-			case '"':
-				return out, b[i+1:], nil
-			case '\\':
-				if i+1 >= len(b) {
-					return nil, nil, errors.New("unterminated string")
-				}
-				i++
-				switch b[i] {
-				case 'n':
-					out = append(out, '\n')
-				case 't':
-					out = append(out, '\t')
-				case 'r':
-					out = append(out, '\r')
-				default:
-					out = append(out, b[i])
-				}
-			default:
-				out = append(out, b[i])
-			}
-		}
-		return nil, nil, errors.New("unterminated string")
+		return parseQuoted(b)
 	case c >= '0' && c <= '9':
 		i := 0
 		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
@@ -317,6 +339,11 @@ func parseSexp(b []byte, depth int) (any, []byte, error) {
 			}
 			return b[i+1 : i+1+n], b[i+1+n:], nil
 		}
+		if i < len(b) && (b[i] == '"' || b[i] == '#' || b[i] == '|') {
+			// An optional length before a string, #hex# or |base64|
+			// (ignored, as libgcrypt does).
+			return parseSexp(b[i:], depth)
+		}
 		fallthrough
 	default:
 		i := 0
@@ -328,6 +355,64 @@ func parseSexp(b []byte, depth int) (any, []byte, error) {
 		}
 		return b[:i], b[i:], nil
 	}
+}
+
+// parseQuoted parses a "quoted string" of the advanced S-expression
+// syntax with libgcrypt's escapes: \b \t \v \n \f \r \" \' \\, \ooo
+// (three octal digits), \xHH, and a backslash before a line break (which
+// is dropped with it).
+func parseQuoted(b []byte) (any, []byte, error) {
+	out := []byte{}
+	for i := 1; i < len(b); i++ {
+		switch b[i] {
+		case '"':
+			return out, b[i+1:], nil
+		case '\\':
+			if i+1 >= len(b) {
+				return nil, nil, errors.New("unterminated string")
+			}
+			i++
+			switch e := b[i]; e {
+			case 'b':
+				out = append(out, '\b')
+			case 't':
+				out = append(out, '\t')
+			case 'v':
+				out = append(out, '\v')
+			case 'n':
+				out = append(out, '\n')
+			case 'f':
+				out = append(out, '\f')
+			case 'r':
+				out = append(out, '\r')
+			case '"', '\'', '\\':
+				out = append(out, e)
+			case '\r', '\n':
+				if i+1 < len(b) && (b[i+1] == '\r' || b[i+1] == '\n') && b[i+1] != e {
+					i++
+				}
+			case 'x':
+				if i+2 >= len(b) {
+					return nil, nil, errors.New("invalid \\x escape in string")
+				}
+				v, err := hex.DecodeString(string(b[i+1 : i+3]))
+				if err != nil {
+					return nil, nil, errors.New("invalid \\x escape in string")
+				}
+				out = append(out, v[0])
+				i += 2
+			default:
+				if e < '0' || e > '7' || i+2 >= len(b) || b[i+1] < '0' || b[i+1] > '7' || b[i+2] < '0' || b[i+2] > '7' {
+					return nil, nil, fmt.Errorf("invalid escape \\%c in string", e)
+				}
+				out = append(out, (e-'0')<<6|(b[i+1]-'0')<<3|(b[i+2]-'0'))
+				i += 2
+			}
+		default:
+			out = append(out, b[i])
+		}
+	}
+	return nil, nil, errors.New("unterminated string")
 }
 
 func trimZeros(b []byte) []byte {
@@ -539,8 +624,14 @@ func (k *agentKey) checkConsistent() error {
 			return errors.New("mismatch")
 		}
 	}
-	if k.alg == "rsa" && len(k.params["d"]) == 0 {
-		return errors.New("bad secret")
+	if k.alg == "rsa" {
+		n, p, q := k.params["n"], k.params["p"], k.params["q"]
+		if len(k.params["d"]) == 0 || len(p) == 0 || len(q) == 0 {
+			return errors.New("bad secret")
+		}
+		if new(big.Int).Mul(new(big.Int).SetBytes(p), new(big.Int).SetBytes(q)).Cmp(new(big.Int).SetBytes(n)) != 0 {
+			return errors.New("mismatch")
+		}
 	}
 	return nil
 }
