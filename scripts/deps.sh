@@ -19,7 +19,8 @@ set -euo pipefail
 #   ca-certificates, curl   HTTPS and HTTP checks from scripts and tests
 #   make            the project's entry points (Makefile)
 #   time            /usr/bin/time for peak RSS in the benchmarks
-packages=(ostree nginx mmdebstrap attr gnupg xz-utils e2fsprogs ca-certificates curl make time)
+#   systemd         systemd-analyze and systemctl --root for the unit tests of contrib/systemd
+packages=(ostree nginx mmdebstrap attr gnupg xz-utils e2fsprogs ca-certificates curl make time systemd)
 
 # Opt-in, `scripts/deps.sh --openstack`: Debian's OpenStack services (Zed) for the Swift and Glance
 # tests. scripts/openstack-up.sh runs this itself when one is missing, so a plain `make deps` stays
