@@ -35,6 +35,7 @@ type Config struct {
 	Timeout       time.Duration // per check (a script's run, or the wait for a unit); default DefaultTimeout
 	Systemctl     string        // path of systemctl; default "systemctl" (looked up in PATH)
 	Env           []string      // extra environment for scripts, "KEY=value" (the agent passes GOSTREE_BOOTED_COMMIT etc.)
+	BootIDPath    string        // where Report.BootID is read; default BootIDPath (tests point it at a file of their own)
 }
 
 // Check is the result of one check.
@@ -182,6 +183,9 @@ func (c Config) withDefaults() Config {
 	if c.Systemctl == "" {
 		c.Systemctl = DefaultSystemctl
 	}
+	if c.BootIDPath == "" {
+		c.BootIDPath = BootIDPath
+	}
 	return c
 }
 
@@ -198,7 +202,7 @@ func Run(ctx context.Context, c Config) (Report, error) {
 	}
 	c = c.withDefaults()
 	r := Report{Time: time.Now().UTC().Round(0)}
-	r.BootID, _ = BootID()
+	r.BootID, _ = readBootID(c.BootIDPath)
 	steps := []func() ([]Check, []string){
 		func() ([]Check, []string) { return runDir(ctx, c, c.RequiredDir, true) },
 		func() ([]Check, []string) { return runUnits(ctx, c, c.RequiredUnits, true), nil },

@@ -23,14 +23,16 @@ const BootIDPath = "/proc/sys/kernel/random/boot_id"
 var bootIDRe = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
 
 // BootID returns the id of the current boot, as in Report.BootID.
-func BootID() (string, error) {
-	b, err := os.ReadFile(BootIDPath)
+func BootID() (string, error) { return readBootID(BootIDPath) }
+
+func readBootID(path string) (string, error) {
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return "", fmt.Errorf("reading the boot id: %w", err)
 	}
 	id := strings.TrimSpace(string(b))
 	if !bootIDRe.MatchString(id) {
-		return "", fmt.Errorf("reading the boot id: %s holds %q, not a UUID", BootIDPath, id)
+		return "", fmt.Errorf("reading the boot id: %s holds %.60q, not a lower-case UUID", path, id)
 	}
 	return id, nil
 }

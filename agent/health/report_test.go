@@ -207,6 +207,22 @@ func TestBootID(t *testing.T) {
 	if !bootIDRe.MatchString(id) {
 		t.Errorf("%q", id)
 	}
+	// Config.BootIDPath stands in for the kernel's file.
+	dir := t.TempDir()
+	p := filepath.Join(dir, "boot_id")
+	os.WriteFile(p, []byte(bootB+"\n"), 0o644)
+	r, err := Run(context.Background(), Config{RequiredDir: filepath.Join(dir, "none"), WantedDir: filepath.Join(dir, "none"), BootIDPath: p})
+	if err != nil || r.BootID != bootB {
+		t.Errorf("boot id %q (%v), want %q", r.BootID, err, bootB)
+	}
+	os.WriteFile(p, []byte("garbage\n"), 0o644)
+	if _, err := readBootID(p); err == nil || !strings.Contains(err.Error(), "garbage") {
+		t.Errorf("garbage boot id: %v", err)
+	}
+	r, _ = Run(context.Background(), Config{RequiredDir: filepath.Join(dir, "none"), WantedDir: filepath.Join(dir, "none"), BootIDPath: p})
+	if r.BootID != "" {
+		t.Errorf("boot id %q from garbage", r.BootID)
+	}
 }
 
 func FuzzParseReport(f *testing.F) {

@@ -36,7 +36,10 @@ func runDir(ctx context.Context, c Config, dir string, required bool) ([]Check, 
 	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
 		return nil, nil // no directory, no checks
 	}
-	real, err := filepath.EvalSymlinks(dir)
+	real, err := filepath.Abs(dir)
+	if err == nil {
+		real, err = filepath.EvalSymlinks(real)
+	}
 	if err != nil {
 		return fail(fmt.Errorf("cannot read check directory: %w", err)), nil
 	}

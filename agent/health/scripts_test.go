@@ -157,6 +157,22 @@ func TestScripts(t *testing.T) {
 	}
 }
 
+func TestRelativeDir(t *testing.T) {
+	req, _ := checkDirs(t)
+	script(t, req, "10-ok", `exit 0`)
+	t.Chdir(filepath.Dir(req))
+	r, err := Run(context.Background(), Config{RequiredDir: "required.d", WantedDir: "wanted.d"})
+	if err != nil || !r.OK || len(r.Checks) != 1 {
+		t.Fatalf("%+v %v", r, err)
+	}
+	// The directories above a relative one are checked too.
+	os.Chmod(filepath.Dir(req), 0o777)
+	r, _ = Run(context.Background(), Config{RequiredDir: "required.d", WantedDir: "wanted.d"})
+	if r.OK || len(r.Checks) != 2 || !strings.Contains(r.Checks[0].Err, filepath.Dir(req)+" is world-writable") {
+		t.Errorf("%+v", r)
+	}
+}
+
 func TestMissingDirsMeanNoChecks(t *testing.T) {
 	root := t.TempDir()
 	r, err := Run(context.Background(), Config{RequiredDir: filepath.Join(root, "nope"), WantedDir: filepath.Join(root, "nope2")})
