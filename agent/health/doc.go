@@ -48,7 +48,11 @@
 // check passed. The agent (gostree-agent run) waits for that report with
 // WaitReport, keyed by BootID so that a report of an earlier boot is never
 // mistaken for this one, and rolls back when it is not OK (or when the
-// unit failed without writing one; see ShowUnit).
+// unit failed without writing one; see ShowUnit). The agent can also call
+// Run itself, but its scripts then run inside gostree-agent.service's
+// sandbox (read-only /usr and /var, no W^X memory, a system call filter),
+// which the healthcheck unit deliberately does not have: prefer the unit's
+// report.
 //
 // Unit checks call `systemctl show`; the tests here use a fake systemctl
 // (Config.Systemctl) and the real systemd is exercised in the VM test of
