@@ -147,8 +147,19 @@ func TestUnitsVerify(t *testing.T) {
 		}
 	}
 	out, ok := verify(t, root)
-	if !ok || strings.TrimSpace(out) != "" {
-		t.Errorf("systemd-analyze verify (ok=%v):\n%s", ok, out)
+	if !ok {
+		t.Errorf("systemd-analyze verify failed:\n%s", out)
+	}
+	// Complaints about the host's own units (other packages installed
+	// here) are not ours to fix; every complaint naming ours is.
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		switch {
+		case line == "":
+		case strings.Contains(line, "gostree"):
+			t.Errorf("systemd-analyze verify: %s", line)
+		default:
+			t.Logf("systemd-analyze verify (about the host's units): %s", line)
+		}
 	}
 }
 
