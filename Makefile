@@ -7,7 +7,7 @@
 #   make bench   Go benchmarks, then gostree vs ostree on real Debian trees
 #   make demo    end-to-end demo on a sample tree (root, Debian 12)
 #   make deps    install the Debian packages the tests need (idempotent)
-#   make openstack-up / openstack-down / openstack-smoke   local Keystone+Glance+Swift (scripts/openstack-*.sh)
+#   make openstack-up / openstack-down / openstack-smoke   local Keystone+Glance+Swift+Heat (scripts/openstack-*.sh)
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -58,7 +58,7 @@ vet:
 	$(GO) vet ./...
 
 # The short fuzz pass runs first so that go test's summary is the last thing printed.
-# go test runs with the local OpenStack up (scripts/with-openstack.sh) for the Swift/Glance tests.
+# go test runs with the local OpenStack up (scripts/with-openstack.sh) for the Swift/Glance/Heat tests.
 test: deps fmt-check vet build
 	$(MAKE) --no-print-directory fuzz FUZZTIME=5s
 	bash scripts/with-openstack.sh $(GO) test -count=1 -timeout=$(TESTTIMEOUT) $(GOTESTFLAGS) ./...
@@ -78,8 +78,8 @@ bench: build
 demo:
 	bash scripts/demo.sh
 
-# A local OpenStack (Keystone, Glance, Swift from Debian's packages, 127.0.0.1 only) for the Swift
-# and Glance tests: state in $(OPENSTACK_STATE); `. $(OPENSTACK_STATE)/openrc` to use it.
+# A local OpenStack (Keystone, Glance, Swift, Heat from Debian's packages, 127.0.0.1 only) for the
+# Swift, Glance and Heat tests: state in $(OPENSTACK_STATE); `. $(OPENSTACK_STATE)/openrc` to use it.
 OPENSTACK_STATE ?= $(CURDIR)/_build/openstack
 .PHONY: openstack-up openstack-down openstack-smoke
 openstack-up:
