@@ -178,12 +178,18 @@ func (s *Sysroot) writeDeployments(ctx context.Context, list []*Deployment, trie
 		for _, p := range preps {
 			multiOS = multiOS || p.d.OSName != preps[0].d.OSName
 		}
+		entries := make([]*BootEntry, len(preps))
 		for i, p := range preps {
 			e := s.makeEntry(p, i, len(preps), nb, multiOS)
 			if err := atomicfile.WriteFile(filepath.Join(loaderDir, "entries", e.FileName), e.Bytes(), 0o644); err != nil {
 				return nil, err
 			}
+			entries[i] = e
 			crashPoint("entry written")
+		}
+		// GRUB without blscfg: loader.B'/grub.cfg, live with the switch below (grub.go).
+		if err := s.syncGrub(nb, preps, entries); err != nil {
+			return nil, err
 		}
 		if err := s.buildBootlinks(nb, nsub, preps); err != nil {
 			return nil, err
