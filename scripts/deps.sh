@@ -20,7 +20,8 @@ set -euo pipefail
 #   make            the project's entry points (Makefile)
 #   time            /usr/bin/time for peak RSS in the benchmarks
 #   systemd         systemd-analyze and systemctl --root for the unit tests of contrib/systemd
-packages=(ostree nginx mmdebstrap attr gnupg xz-utils e2fsprogs ca-certificates curl make time systemd)
+#   grub-common     grub-script-check and grub-editenv: the sysroot tests check the grub.cfg and grubenv gostree writes
+packages=(ostree nginx mmdebstrap attr gnupg xz-utils e2fsprogs ca-certificates curl make time systemd grub-common)
 
 # Opt-in, `scripts/deps.sh --openstack`: Debian's OpenStack services (Zed) for the Swift and Glance
 # tests. scripts/openstack-up.sh runs this itself when one is missing, so a plain `make deps` stays
@@ -29,10 +30,15 @@ packages=(ostree nginx mmdebstrap attr gnupg xz-utils e2fsprogs ca-certificates 
 #   procps (ps, for openstack-down.sh)
 #   heat-common (heat-all: Heat's api, api-cfn and engine in one process, and heat-manage)
 openstack_packages=(keystone glance-api swift-proxy swift-account swift-container swift-object uwsgi-plugin-python3 procps heat-common)
+# Opt-in, `scripts/deps.sh --vm`: the real-VM end-to-end test (`make e2e`, scripts/vm/, e2e/).
+#   qemu-system-x86 (TCG; no KVM needed), grub-pc-bin (GRUB for BIOS: i386-pc modules, boot.img),
+#   genisoimage (the config drive), fdisk (sfdisk: the MBR), mmdebstrap (the guest's Debian tree)
+vm_packages=(qemu-system-x86 grub-pc-bin genisoimage fdisk mmdebstrap)
 for arg in "$@"; do
   case $arg in
     --openstack) packages+=("${openstack_packages[@]}") ;;
-    *) printf 'deps: error: unknown argument %s (only --openstack)\n' "$arg" >&2; exit 2 ;;
+    --vm) packages+=("${vm_packages[@]}") ;;
+    *) printf 'deps: error: unknown argument %s (only --openstack, --vm)\n' "$arg" >&2; exit 2 ;;
   esac
 done
 

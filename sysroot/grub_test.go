@@ -27,6 +27,9 @@ func grubScriptCheck(t *testing.T, cfg []byte) {
 	t.Helper()
 	p, err := exec.LookPath("grub-script-check")
 	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("grub-script-check is missing (Debian grub-common, scripts/deps.sh)")
+		}
 		t.Log("grub-script-check not installed (Debian grub-common): GRUB syntax not checked")
 		return
 	}
@@ -118,7 +121,11 @@ func TestGrubEnv(t *testing.T) {
 		t.Error("Unset should report a change exactly once")
 	}
 	// grub-editenv reads what we write, and we read what it writes.
-	if p, err := exec.LookPath("grub-editenv"); err == nil {
+	p, err := exec.LookPath("grub-editenv")
+	if err != nil && os.Getenv("CI") == "true" {
+		t.Fatal("grub-editenv is missing (Debian grub-common, scripts/deps.sh)")
+	}
+	if err == nil {
 		f := filepath.Join(t.TempDir(), "grubenv")
 		if err := os.WriteFile(f, b, 0o644); err != nil {
 			t.Fatal(err)
