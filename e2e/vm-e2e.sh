@@ -13,7 +13,7 @@
 #      its counter at 0;
 #   4. v3 undeployed, v4 (healthy) deployed with --boot-counting=2: it boots, the config drive's
 #      vmtest/run.sh calls sysroot.BlessBoot (e2e/vmbless, the agent's stand-in), and the host
-#      sees the counter gone from the entry name, grub.cfg and grubenv.
+#      sees the counter gone from the entry name, grub.cfg and grubenv; v4 boots again uncounted.
 # Artefacts (serial consoles, qemu logs, images) stay in E2E_DIR (default _build/vm/e2e); on
 # failure the step, the end of the serial console and the qemu log are printed.
 # Env: E2E_BOOT_TIMEOUT (s per boot, default 420), VM_DIR, VM_SMP, VM_MEM (scripts/vm/lib.sh).
@@ -188,6 +188,13 @@ expect "entries after BlessBoot" "$(ls "$mnt/boot/loader/entries" | tr '\n' ' ')
 expect "grubenv after BlessBoot" "$(grubenv_vars)" ""
 grep -aq save_env "$mnt/boot/grub/grub.cfg" && fail "grub.cfg still counts after BlessBoot"
 vm_umount_disk "$mnt"
+timed "boot 5: v4 blessed" boot 5-v4 --cd "$E2E_DIR/configdrive.iso"
+step="check boot 5"
+expect "boot 5 version" "$(val version)" v4
+expect "boot 5 booted deployment" "$(val booted)" "$c4.0"
+expect "boot 5 GRUB did not count" "$(grep -a -c -E 'gostree: (boot counting|no boot tries)' "$cur_log")" 0
+expect "boot 5 grubenv" "$(val grubenv)" ""
+expect "boot 5 failed units" "$(val failed_units)" ""
 
 step=done
 echo "e2e: PASS in $((SECONDS - t0)) s" >&2

@@ -49,6 +49,7 @@ func newAdminCommand(g *globalOptions) *cobra.Command {
 		newAdminKargsCommand(a),
 		newAdminFinalizeStagedCommand(a),
 		newAdminRollbackCommand(a),
+		newAdminInstallCommand(a),
 	)
 	return cmd
 }
