@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/gostree/gostree/ostree"
+	"github.com/gostree/gostree/ostree/sign"
 )
 
 func inputsFor(c ostree.Checksum) map[string]any {
@@ -71,5 +72,212 @@ func TestUpdateRebootVerifySignal(t *testing.T) {
 	e.steps(a, 3, false)
 	if n := len(e.signals.for_("os_image")); n != 1 {
 		t.Fatalf("%d signals after steady state", n)
+	}
+}
+
+func TestHealthCheckFailureRollsBack(t *testing.T) {
+	e := newEnv(t)
+	e.setHealth(false)
+	e.setMetadata("dep-3", "os_image", inputsFor(e.commits[3]))
+	a := e.steps(e.agent(), 20, false)
+	if st := a.State(); st.Job != nil {
+		t.Fatalf("job not finished: %+v", st.Job)
+	}
+	if e.booted() != e.commits[1] || e.defaultCommit() != e.commits[1] {
+		t.Fatalf("after rollback booted %s default %s, want v1", e.booted().Short(), e.defaultCommit().Short())
+	}
+	sig := lastSignal(t, e, "os_image")
+	if sig["deploy_status_code"] == float64(0) || !strings.Contains(sig["deploy_stderr"].(string), "health check failed: ") ||
+		!strings.Contains(sig["deploy_stderr"].(string), "required.d/10-app") {
+		t.Fatalf("signal: %v", sig)
+	}
+	if sig["booted_commit"] != e.commits[1].String() {
+		t.Fatalf("booted_commit %v, want v1", sig["booted_commit"])
+	}
+	st := a.State()
+	if st.Blocked == nil || st.Blocked.Commit != e.commits[3] {
+		t.Fatalf("v3 not blocked: %+v", st.Blocked)
+	}
+	// the same target under a new deployment id is not retried
+	e.setMetadata("dep-3b", "os_image_b", inputsFor(e.commits[3]))
+	e.setHealth(true)
+	a = e.steps(a, 5, false)
+	if e.booted() != e.commits[1] {
+		t.Fatal("a rolled-back commit was retried")
+	}
+	sig = lastSignal(t, e, "os_image_b")
+	if sig["deploy_status_code"] == float64(0) || !strings.Contains(sig["deploy_stderr"].(string), "not tried again") {
+		t.Fatalf("signal for the blocked retry: %v", sig)
+	}
+	// naming another commit clears the block and works
+	e.setMetadata("dep-2", "os_image_c", inputsFor(e.commits[2]))
+	e.steps(a, 20, false)
+	if e.booted() != e.commits[2] {
+		t.Fatalf("booted %s, want v2", e.booted().Short())
+	}
+}
+
+func TestBootCounterFallbackReported(t *testing.T) {
+	e := newEnv(t)
+	e.setHealth(true)
+	e.fallback = true
+	e.setMetadata("dep-2", "os_image", inputsFor(e.commits[2]))
+	a := e.steps(e.agent(), 20, false)
+	if a.State().Job != nil {
+		t.Fatal("job not finished")
+	}
+	if e.booted() != e.commits[1] || e.defaultCommit() != e.commits[1] {
+		t.Fatalf("booted %s default %s, want v1", e.booted().Short(), e.defaultCommit().Short())
+	}
+	sig := lastSignal(t, e, "os_image")
+	if sig["deploy_status_code"] == float64(0) || !strings.Contains(sig["deploy_stderr"].(string), "did not boot") {
+		t.Fatalf("signal: %v", sig)
+	}
+}
+
+func TestBadSignatureNeverDeployed(t *testing.T) {
+	e := newEnv(t)
+	e.setHealth(true)
+	s := e.open()
+	other, _ := sign.Ed25519KeyFromSeed([]byte("another key, not the publisher's"))
+	cfg := s.Repo().Config()
+	cfg.Set(`remote "gostree"`, "verification-ed25519-key", other.Public().String())
+	if err := s.Repo().WriteConfig(cfg); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	e.setMetadata("dep-2", "os_image", inputsFor(e.commits[2]))
+	a := e.steps(e.agent(), 10, false)
+	if a.State().Job != nil {
+		t.Fatal("job not finished")
+	}
+	if e.defaultCommit() != e.commits[1] {
+		t.Fatal("default deployment changed after a bad signature")
+	}
+	s = e.open()
+	defer s.Close()
+	if s.Staged() != nil || len(s.Deployments) != 1 {
+		t.Fatalf("deployments changed after a bad signature: %d", len(s.Deployments))
+	}
+	if _, err := s.Repo().ReadRef(ostree.Refspec{Remote: "gostree", Ref: "os/stable"}); err == nil {
+		t.Fatal("a ref points at the unverified commit")
+	}
+	sig := lastSignal(t, e, "os_image")
+	if sig["deploy_status_code"] == float64(0) || !strings.Contains(strings.ToLower(sig["deploy_stderr"].(string)), "signature") {
+		t.Fatalf("signal: %v", sig)
+	}
+}
+
+func TestInvalidMetadata(t *testing.T) {
+	e := newEnv(t)
+	// a deployment without ostree_commit
+	e.setMetadata("dep-x", "os_image", map[string]any{"ostree_ref": "os/stable"})
+	a := e.steps(e.agent(), 3, false)
+	sig := lastSignal(t, e, "os_image")
+	if sig["deploy_status_code"] == float64(0) || !strings.Contains(sig["deploy_stderr"].(string), "ostree_commit") {
+		t.Fatalf("signal: %v", sig)
+	}
+	// malformed JSON: logged, nothing changes, polling goes on
+	if err := os.WriteFile(filepath.Join(e.meta, "heat.json"), []byte(`{"deployments": [`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a = e.steps(a, 3, false)
+	st := a.State()
+	if st.Job != nil || st.LastPollError == "" {
+		t.Fatalf("malformed metadata: job %+v, poll error %q", st.Job, st.LastPollError)
+	}
+	if e.booted() != e.commits[1] {
+		t.Fatal("deployment changed")
+	}
+}
+
+func TestDowngradeNeedsAllow(t *testing.T) {
+	e := newEnv(t)
+	e.setHealth(true)
+	e.setMetadata("dep-0", "os_image", inputsFor(e.commits[0]))
+	a := e.steps(e.agent(), 10, false)
+	sig := lastSignal(t, e, "os_image")
+	if sig["deploy_status_code"] == float64(0) || !strings.Contains(sig["deploy_stderr"].(string), "downgrade refused") {
+		t.Fatalf("signal: %v", sig)
+	}
+	in := inputsFor(e.commits[0])
+	in["allow_downgrade"] = true
+	e.setMetadata("dep-0b", "os_image_b", in)
+	e.steps(a, 20, false)
+	if e.booted() != e.commits[0] {
+		t.Fatalf("allowed downgrade not done: booted %s", e.booted().Short())
+	}
+}
+
+func TestRestartAtEveryStep(t *testing.T) {
+	e := newEnv(t)
+	e.setHealth(true)
+	e.setMetadata("dep-2", "os_image", inputsFor(e.commits[2]))
+	e.steps(nil, 30, true)
+	if e.booted() != e.commits[2] {
+		t.Fatalf("booted %s, want v2", e.booted().Short())
+	}
+	if sig := lastSignal(t, e, "os_image"); sig["deploy_status_code"] != float64(0) {
+		t.Fatalf("signal: %v", sig)
+	}
+}
+
+func TestManualPolicyWaitsForApply(t *testing.T) {
+	e := newEnv(t)
+	e.setHealth(true)
+	in := inputsFor(e.commits[2])
+	in["reboot_policy"] = "manual"
+	e.setMetadata("dep-2", "os_image", in)
+	a := e.steps(e.agent(), 6, false)
+	st := a.State()
+	if st.Job == nil || st.Job.Phase != PhaseReboot || !strings.Contains(st.Job.RebootWait, "apply") {
+		t.Fatalf("manual policy: %+v", st.Job)
+	}
+	if e.reboots != 1 {
+		t.Fatal("rebooted without apply")
+	}
+	// a new target before the reboot replaces the staged deployment
+	in = inputsFor(e.commits[3])
+	in["reboot_policy"] = "manual"
+	e.setMetadata("dep-3", "os_image_3", in)
+	a = e.steps(a, 4, false)
+	s := e.open()
+	staged := s.Staged()
+	s.Close()
+	if staged == nil || staged.Checksum != e.commits[3] {
+		t.Fatalf("staged %v, want v3", staged)
+	}
+	if err := RequestApply(&e.cfg, e.commits[2]); err == nil {
+		t.Fatal("apply of a commit that is not pending accepted")
+	}
+	if err := RequestApply(&e.cfg, ostree.Checksum{}); err != nil {
+		t.Fatal(err)
+	}
+	e.steps(a, 10, false)
+	if e.booted() != e.commits[3] {
+		t.Fatalf("booted %s after apply, want v3", e.booted().Short())
+	}
+}
+
+func TestSignalRetriedUntilHeatAnswers(t *testing.T) {
+	e := newEnv(t)
+	e.setHealth(true)
+	e.signals.fail = 100
+	e.setMetadata("dep-2", "os_image", inputsFor(e.commits[2]))
+	a := e.steps(e.agent(), 8, false)
+	st := a.State()
+	if st.Job == nil || st.Job.Phase != PhaseReport || st.Job.LastError == "" {
+		t.Fatalf("want the job waiting to report: %+v", st.Job)
+	}
+	if strings.Contains(st.Job.LastError, "s3cr3t") {
+		t.Fatalf("signal secret in the error: %s", st.Job.LastError)
+	}
+	e.signals.mu.Lock()
+	e.signals.fail = 0
+	e.signals.mu.Unlock()
+	// a restart in between loses nothing
+	e.steps(nil, 5, true)
+	if sig := lastSignal(t, e, "os_image"); sig["deploy_status_code"] != float64(0) {
+		t.Fatalf("signal: %v", sig)
 	}
 }

@@ -28,8 +28,9 @@
 // A transient failure (network, 5xx, an unreachable Glance or Swift) keeps
 // the job in its phase and retries after a jittered, doubling backoff; a
 // permanent one (unknown image, bad signature, refused downgrade, missing
-// commit) ends the job with a failure report. A commit that failed or was
-// rolled back is not tried again until metadata names another target.
+// commit) ends the job with a failure report. A commit that failed after
+// the reboot (a failed health check, a boot that fell back) is not tried
+// again until metadata names another target.
 //
 // The package logs through the logrus logger it is given and writes nothing
 // to stdout or stderr.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/gostree/gostree/heatmeta"
 	"github.com/gostree/gostree/ostree"
 	"github.com/gostree/gostree/ostree/gvariant"
 	"github.com/gostree/gostree/ostree/sign"
@@ -351,7 +352,8 @@ func (e *env) agent() *Agent {
 	l.SetLevel(logrus.DebugLevel)
 	a, err := New(Options{Config: e.cfg, Logger: l, Sysroot: sysroot.Options{RunDir: e.runDir, RootDir: e.rootLink, MutableDeployments: true},
 		Rebooter: e, BootIDPath: e.bootID, Sleep: func(context.Context, time.Duration) error { return nil },
-		UtmpPath: filepath.Join(e.dir, "no-utmp")})
+		UtmpPath:  filepath.Join(e.dir, "no-utmp"),
+		Signaller: &heatmeta.Signaller{Attempts: 3, Backoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond}})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -378,6 +380,9 @@ func (e *env) steps(a *Agent, n int, fresh bool) *Agent {
 			a.mu.Lock()
 			a.st.Job.NextTry = time.Time{}
 			a.mu.Unlock()
+			if err := a.save(); err != nil {
+				e.t.Fatal(err)
+			}
 		}
 	}
 	return a

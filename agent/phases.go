@@ -14,6 +14,7 @@ import (
 	"github.com/gostree/gostree/glance"
 	"github.com/gostree/gostree/heatmeta"
 	"github.com/gostree/gostree/internal/keyfile"
+	"github.com/gostree/gostree/internal/sdnotify"
 	"github.com/gostree/gostree/ostree"
 	"github.com/gostree/gostree/ostree/sign"
 	"github.com/gostree/gostree/sysroot"
@@ -31,6 +32,7 @@ func (w *waitError) Error() string { return w.reason }
 // advance moves job through its phases until it waits, fails or ends.
 func (a *Agent) advance(ctx context.Context, job *Job) time.Duration {
 	for range 12 {
+		sdnotify.Watchdog()
 		now := a.o.Now()
 		if !job.NextTry.IsZero() && now.Before(job.NextTry) {
 			return job.NextTry.Sub(now)
@@ -110,8 +112,11 @@ func (a *Agent) setPhase(job *Job, p Phase) {
 	a.mu.Unlock()
 }
 
-// fail ends a job with a permanent failure: the commit is blocked, the
-// staged deployment (if any) is dropped and the failure is reported.
+// fail ends a job with a permanent failure before any reboot: the staged
+// deployment (if any) is dropped and the failure is reported. The commit is
+// not blocked (only one that failed after booting is): a new request for it,
+// e.g. with allow_downgrade or after the publisher fixed its signature, is
+// tried again.
 func (a *Agent) fail(ctx context.Context, job *Job, err error) {
 	a.jobLog(job).WithError(err).Error("failed")
 	a.note(job, "failed: %v", err)
@@ -119,7 +124,6 @@ func (a *Agent) fail(ctx context.Context, job *Job, err error) {
 		a.dropStaged(ctx, job)
 	}
 	a.mu.Lock()
-	a.st.Blocked = &Blocked{Commit: job.Desired.Commit, Key: job.Key, Reason: err.Error(), Time: a.o.Now()}
 	job.Outcome = &Outcome{Reason: err.Error(), Booted: job.Previous, Previous: job.Previous}
 	job.Phase = PhaseReport
 	a.mu.Unlock()
@@ -226,6 +230,7 @@ func (a *Agent) doPull(ctx context.Context, job *Job) error {
 		o := ostree.PullOptions{Remote: a.remote, Refs: refs, CommitVerifier: cv, Jobs: a.cfg.Pull.Jobs}
 		var last time.Time
 		o.Progress = func(p ostree.PullProgress) {
+			sdnotify.Watchdog() // a pull making progress is a live agent
 			a.mu.Lock()
 			job.Progress = &Progress{Fetched: int(p.FetchedMetadata + p.FetchedContent), Requested: int(p.Requested), Bytes: p.Bytes}
 			a.mu.Unlock()
