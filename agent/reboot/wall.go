@@ -204,6 +204,31 @@ func readUtmp(path string) ([]byte, error) {
 	return b, nil
 }
 
+// UserSessions returns the USER_PROCESS records with a user name in
+// utmpPath (default /run/utmp): who is logged in, for an agent that
+// postpones a reboot while people work (as Zincati does). A torn last
+// record gives an error together with the sessions before it.
+func UserSessions(utmpPath string) ([]UtmpEntry, error) {
+	if utmpPath == "" {
+		utmpPath = DefaultUtmpPath
+	}
+	b, err := readUtmp(utmpPath)
+	if err != nil {
+		return nil, err
+	}
+	entries, err := ParseUtmp(b)
+	if err != nil {
+		err = fmt.Errorf("%s: %w", utmpPath, err)
+	}
+	var out []UtmpEntry
+	for _, e := range entries {
+		if e.Type == UtmpUserProcess && e.User != "" {
+			out = append(out, e)
+		}
+	}
+	return out, err
+}
+
 // userTerminals is the terminal lines of logged-in users, each once, in
 // utmp order.
 func userTerminals(entries []UtmpEntry) []string {

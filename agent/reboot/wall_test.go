@@ -189,33 +189,35 @@ func (p *pty) readUntil(t *testing.T, want string) string {
 	return string(got)
 }
 
-// fill writes to the slave until the terminal takes nothing more, as a
-// terminal whose reader is stopped.
-func (p *pty) fill(t *testing.T) {
+// stop suspends the terminal's output, as a user pressing ^S (XOFF) does:
+// nothing written to it goes anywhere until it is resumed.
+func (p *pty) stop(t *testing.T) {
 	t.Helper()
-	fd, err := unix.Open("/dev/"+p.line, unix.O_WRONLY|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
+	rc, err := p.slave.SyscallConn()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer unix.Close(fd)
-	for _, size := range []int{4096, 1} {
-		chunk := bytes.Repeat([]byte("x"), size)
-		for i := 0; ; i++ {
-			if i > 1<<20 {
-				t.Fatal("terminal never filled up")
-			}
-			if _, err := unix.Write(fd, chunk); err == unix.EAGAIN {
-				break
-			} else if err != nil {
-				t.Fatal(err)
-			}
-		}
+	var ioErr error
+	rc.Control(func(fd uintptr) { ioErr = unix.IoctlSetInt(int(fd), unix.TCXONC, unix.TCOOFF) })
+	if ioErr != nil {
+		t.Fatalf("TCOOFF: %v", ioErr)
+	}
+}
+
+// resume undoes stop.
+func (p *pty) resume(t *testing.T) {
+	t.Helper()
+	rc, _ := p.slave.SyscallConn()
+	var ioErr error
+	rc.Control(func(fd uintptr) { ioErr = unix.IoctlSetInt(int(fd), unix.TCXONC, unix.TCOON) })
+	if ioErr != nil {
+		t.Fatalf("TCOON: %v", ioErr)
 	}
 }
 
 func TestWarnUsersPty(t *testing.T) {
 	alice, bob, idle := openPty(t), openPty(t), openPty(t)
-	bob.fill(t) // bob's terminal is stuck
+	bob.stop(t) // bob's terminal is stuck
 	now := time.Now()
 	p := utmpFile(t,
 		UtmpEntry{Type: UtmpBootTime, Line: "~", User: "reboot"},
@@ -241,11 +243,14 @@ func TestWarnUsersPty(t *testing.T) {
 	if !strings.Contains(got, "gostree-agent: rebooting into commit 0123abcd in 10 minutes\r") || strings.Contains(got, "\x1b") {
 		t.Fatalf("alice got %q", got)
 	}
-	// Nothing was written to the idle terminal: a marker written now is
-	// the first thing its master reads.
-	idle.slave.WriteString("MARKER")
-	if got := idle.readUntil(t, "MARKER"); got != "MARKER" {
-		t.Fatalf("idle terminal got %q before the marker", got)
+	// Nothing was written to the idle terminal, nor (given up) to bob's:
+	// a marker written now is the first thing their masters read.
+	bob.resume(t)
+	for _, p := range []*pty{idle, bob} {
+		p.slave.WriteString("MARKER")
+		if got := p.readUntil(t, "MARKER"); got != "MARKER" {
+			t.Fatalf("%s got %q before the marker", p.line, got)
+		}
 	}
 }
 
@@ -366,5 +371,25 @@ func TestTTYDriverHas(t *testing.T) {
 	// The real file has this machine's pty slaves.
 	if b, err := os.ReadFile(ttyDriversFile); err == nil && !strings.Contains(string(b), "pty:slave") {
 		t.Fatalf("%s has no pty slaves:\n%s", ttyDriversFile, b)
+	}
+}
+
+func TestUserSessions(t *testing.T) {
+	p := utmpFile(t,
+		UtmpEntry{Type: UtmpBootTime, Line: "~", User: "reboot"},
+		UtmpEntry{Type: UtmpUserProcess, PID: 10, Line: "pts/0", User: "alice", Host: "192.0.2.7"},
+		UtmpEntry{Type: UtmpDeadProcess, PID: 11, Line: "pts/1", User: "bob"},
+		UtmpEntry{Type: UtmpUserProcess, PID: 12, Line: "tty1"},
+		UtmpEntry{Type: UtmpUserProcess, PID: 13, Line: ":0", User: "carol"},
+	)
+	got, err := UserSessions(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].User != "alice" || got[0].Host != "192.0.2.7" || got[1].User != "carol" {
+		t.Fatalf("sessions %+v", got)
+	}
+	if _, err := UserSessions(filepath.Join(t.TempDir(), "none")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("missing: %v", err)
 	}
 }
