@@ -110,7 +110,7 @@ func New(o Options) (*Agent, error) {
 		hc := health.Config{
 			RequiredDir: cfg.Health.RequiredDir, WantedDir: cfg.Health.WantedDir,
 			RequiredUnits: cfg.Health.RequiredUnits, WantedUnits: cfg.Health.WantedUnits,
-			Timeout: cfg.Health.Timeout,
+			Timeout: cfg.Health.Timeout, BootIDPath: o.BootIDPath,
 		}
 		o.Health = func(ctx context.Context, env []string) (health.Report, error) {
 			c := hc

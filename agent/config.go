@@ -170,6 +170,7 @@ func DefaultConfig() Config {
 		Pull:         PullConfig{Jobs: 16},
 		Reboot:       RebootConfig{Policy: "immediate", Delay: 60 * time.Second},
 		Log:          LogConfig{Format: "text", Level: "info"},
+		Health:       HealthConfig{ReportWait: 10 * time.Minute},
 	}
 }
 

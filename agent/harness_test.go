@@ -216,6 +216,7 @@ func newEnv(t *testing.T) *env {
 	cfg.Health.RequiredDir = e.required
 	cfg.Health.WantedDir = filepath.Join(dir, "wanted.d")
 	cfg.Health.Timeout = 30 * time.Second
+	cfg.Health.ReportWait = 0
 	f := false
 	cfg.Reboot.WarnUsers = &f
 	e.cfg = cfg
