@@ -16,9 +16,6 @@ type Rebooter interface {
 	Reboot(ctx context.Context, reason string) error
 }
 
-// DefaultRebootCommand is what CommandRebooter runs without arguments.
-var DefaultRebootCommand = []string{"systemctl", "reboot"}
-
 // RebootReasonEnv is the environment variable through which
 // CommandRebooter passes the reason to the command.
 const RebootReasonEnv = "GOSTREE_REBOOT_REASON"
@@ -32,7 +29,7 @@ const RebootReasonEnv = "GOSTREE_REBOOT_REASON"
 // killed.
 func CommandRebooter(argv ...string) Rebooter {
 	if len(argv) == 0 {
-		argv = DefaultRebootCommand
+		argv = []string{"systemctl", "reboot"}
 	}
 	return &commandRebooter{argv: append([]string(nil), argv...)}
 }
