@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -118,7 +119,6 @@ func (a *Agent) setPhase(job *Job, p Phase) {
 // e.g. with allow_downgrade or after the publisher fixed its signature, is
 // tried again.
 func (a *Agent) fail(ctx context.Context, job *Job, err error) {
-	a.jobLog(job).WithError(err).Error("failed")
 	a.note(job, "failed: %v", err)
 	if preemptible(job.Phase) {
 		a.dropStaged(ctx, job)
@@ -160,7 +160,7 @@ func (a *Agent) doResolve(ctx context.Context, job *Job) error {
 	return nil
 }
 
-func (a *Agent) verifiers(repo *ostree.Repo) (ostree.CommitVerifier, error) {
+func (a *Agent) verifiers(repo *ostree.Repo) (*sign.RemoteVerifier, error) {
 	if a.remote == nil {
 		return nil, nil
 	}
@@ -194,9 +194,14 @@ func (a *Agent) doPull(ctx context.Context, job *Job) error {
 	}
 	defer sys.Close()
 	repo := sys.Repo()
-	cv, err := a.verifiers(repo)
+	rv, err := a.verifiers(repo)
 	if err != nil {
 		return err
+	}
+	var cv ostree.CommitVerifier
+	var sv ostree.SummaryVerifier
+	if rv != nil {
+		cv, sv = rv, rv
 	}
 	commit := job.Desired.Commit
 	ref := src.Ref
@@ -214,7 +219,7 @@ func (a *Agent) doPull(ctx context.Context, job *Job) error {
 		// The commit first: its signature and date are checked before
 		// any of its tree is fetched.
 		o := ostree.PullOptions{Remote: a.remote, Refs: []string{commit.String()}, CommitMetadataOnly: true,
-			CommitVerifier: cv, Jobs: a.cfg.Pull.Jobs}
+			CommitVerifier: cv, SummaryVerifier: sv, Jobs: a.cfg.Pull.Jobs}
 		if _, err := ostree.Pull(ctx, repo, src.Store, o); err != nil {
 			return a.pullError(src, err)
 		}
@@ -227,7 +232,7 @@ func (a *Agent) doPull(ctx context.Context, job *Job) error {
 		if ref != "" && a.remote != nil {
 			refs = []string{ref + "@" + commit.String()}
 		}
-		o := ostree.PullOptions{Remote: a.remote, Refs: refs, CommitVerifier: cv, Jobs: a.cfg.Pull.Jobs}
+		o := ostree.PullOptions{Remote: a.remote, Refs: refs, CommitVerifier: cv, SummaryVerifier: sv, Jobs: a.cfg.Pull.Jobs}
 		var last time.Time
 		o.Progress = func(p ostree.PullProgress) {
 			sdnotify.Watchdog() // a pull making progress is a live agent
@@ -459,9 +464,11 @@ func (a *Agent) doReboot(ctx context.Context, job *Job) error {
 	if a.cfg.warnUsers() {
 		msg := fmt.Sprintf("gostree-agent: rebooting in %s into commit %s (%s) requested by %s",
 			a.cfg.Reboot.Delay.Round(time.Second), job.Desired.Commit.Short(), describeTarget(&job.Desired), job.Key)
-		if n, err := reboot.WarnUsers(a.o.UtmpPath, a.o.DevDir, msg); err != nil {
-			a.jobLog(job).WithError(err).Warn("cannot warn logged-in users")
-		} else if n > 0 {
+		n, err := reboot.WarnUsers(a.o.UtmpPath, a.o.DevDir, msg)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			a.jobLog(job).WithError(err).Warn("cannot warn every logged-in user")
+		}
+		if n > 0 {
 			a.note(job, "warned %d terminal(s); rebooting in %s", n, a.cfg.Reboot.Delay)
 			if err := a.o.Sleep(ctx, a.cfg.Reboot.Delay); err != nil {
 				return err
@@ -720,7 +727,10 @@ func (a *Agent) doReport(ctx context.Context, job *Job) error {
 	if p, err := a.policy(job); err == nil && p.Mode == heatmeta.RebootFleetLock {
 		if g, err := a.o.NewGate(p); err == nil {
 			if err := g.Release(ctx); err != nil {
-				return fmt.Errorf("fleet lock release: %w", err)
+				if reboot.IsRetryable(err) {
+					return fmt.Errorf("fleet lock release: %w", err)
+				}
+				a.jobLog(job).WithError(err).Error("fleet lock: the server refused the release")
 			}
 		}
 	}

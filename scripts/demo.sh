@@ -39,9 +39,12 @@ if [ -z "$gostree" ]; then
   command -v go >/dev/null || fail "go not found (expected at /usr/local/go/bin)"
   mkdir -p "$(dirname "$gostree")"
   go build -o "$gostree" ./cmd/gostree
+  go build -o "$(dirname "$gostree")/gostree-agent" ./cmd/gostree-agent
 fi
 
 step "sample OS tree in $tree (fake content, for the demo only)"
+# deployments of the previous run are immutable (chattr +i), as on a real system
+for d in "$demo"/sysroot/ostree/deploy/*/deploy/*/; do [ -d "$d" ] && chattr -i "$d"; done 2>/dev/null || true
 rm -rf "$demo"
 mkdir -p "$tree"
 chmod 0755 "$tree"
@@ -184,7 +187,67 @@ step "roll back: the previous deployment becomes the default again"
 "$gostree" admin rollback --sysroot="$sysroot"
 "$gostree" admin status --sysroot="$sysroot"
 
-# Later issues extend the demo here: gostree-agent reading Heat metadata and deploying on its own.
+# ==== gostree-agent: metadata asks for a new commit; the agent pulls, stages, reboots, checks =====
+step "gostree-agent: the scratch sysroot plays a booted node (run dir, root and boot id hooks)"
+agent=$(dirname "$gostree")/gostree-agent
+[ -x "$agent" ] || fail "$agent not built"
+export GOSTREE_RUN_DIR=$demo/run GOSTREE_ROOT_DIR=$demo/root GOSTREE_BOOT_ID_FILE=$demo/boot_id
+rm -rf "$GOSTREE_RUN_DIR" "$GOSTREE_ROOT_DIR" "$demo/agent" "$demo/metadata"
+mkdir -p "$GOSTREE_RUN_DIR" "$demo/metadata" "$demo/agent/health/required.d"
+GOSTREE=$gostree bash "$root/scripts/fake-reboot.sh" "$sysroot" # "boot" the default deployment
+touch "$GOSTREE_RUN_DIR/ostree-booted"
+"$gostree" admin status --sysroot="$sysroot"
+booted=$(readlink "$GOSTREE_ROOT_DIR")
+echo "set by the operator under the old version" >"$booted/etc/operator.conf"
+
+cat >"$demo/agent/agent.yaml" <<EOF
+state_dir: $demo/agent/state
+run_dir: $GOSTREE_RUN_DIR/gostree-agent
+sysroot: $sysroot
+remote: origin              # commits must carry a signature by the demo key
+poll_interval: 2s
+metadata:
+  collectors: [local]       # on a cloud node: heat_local, config_drive, heat, request, ...
+  local:
+    path: [$demo/metadata]
+reboot:
+  policy: immediate
+  command: [env, GOSTREE=$gostree, bash, $root/scripts/fake-reboot.sh, $sysroot]
+  warn_users: false
+health:
+  required_dir: $demo/agent/health/required.d
+  report_wait: 0s
+EOF
+cat >"$demo/agent/health/required.d/10-os-release" <<'EOF'
+#!/bin/sh
+# a health check: the booted tree must say which version it is
+grep -q VERSION_ID "$GOSTREE_ROOT_DIR/usr/lib/os-release" && echo "running $GOSTREE_BOOTED_COMMIT"
+EOF
+chmod 755 "$demo/agent/health/required.d/10-os-release"
+chmod 700 "$demo/agent"
+agentc() { "$agent" --config="$demo/agent/agent.yaml" "$@"; }
+
+step "version 1.2: commit, sign, publish; metadata (the 'gostree' key, as in Nova server metadata) asks for it"
+echo "VERSION_ID=1.2" >>"$tree/usr/lib/os-release"
+"$gostree" --repo="$repo" commit -b "$ref" -s "Demo OS 1.2" --add-metadata-string=version=1.2 \
+  --gpg-sign="$keyid" --gpg-homedir="$GNUPGHOME" --tree=dir="$tree" >/dev/null
+"$gostree" --repo="$repo" summary -u --gpg-sign="$keyid" --gpg-homedir="$GNUPGHOME"
+v12=$("$gostree" --repo="$repo" rev-parse "$ref")
+printf '{"gostree": {"ostree_commit": "%s", "ostree_ref": "%s", "ostree_version": "1.2"}}\n' "$v12" "$ref" >"$demo/metadata/server.json"
+chmod 600 "$demo/metadata/server.json"
+agentc check
+
+step "gostree-agent once: resolve, pull (signature verified), stage, reboot"
+agentc once
+step "gostree-agent once (after the reboot): verify the boot, run the health checks, finish"
+agentc once
+step "gostree-agent status"
+agentc status
+[ "$(basename "$(readlink "$GOSTREE_ROOT_DIR")")" = "$v12.0" ] || fail "the node did not come up in $v12"
+[ -f "$GOSTREE_ROOT_DIR/etc/operator.conf" ] || fail "the operator's /etc change was lost"
+agentc status --json | grep -q '"ok": true' || fail "the agent does not report success"
+pass "the agent deployed $v12: rebooted into it, /etc change kept, health check passed"
+unset GOSTREE_RUN_DIR GOSTREE_ROOT_DIR GOSTREE_BOOT_ID_FILE
 # ==============================================================================================
 
 printf '\nDEMO PASS: commit %s of %s in %s\n' "$csum" "$ref" "$repo"
