@@ -20,7 +20,7 @@
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/../scripts/vm/lib.sh"
 vm_need_root
-vm_need_tools qemu-system-x86_64 grub-mkimage sfdisk mkfs.ext4 genisoimage mmdebstrap losetup
+vm_need_tools qemu-system-x86_64 grub-mkimage mkfs.ext4 genisoimage mmdebstrap losetup
 E2E_DIR=${E2E_DIR:-$VM_DIR/e2e}
 BOOT_TIMEOUT=${E2E_BOOT_TIMEOUT:-420}
 repo=$E2E_DIR/repo

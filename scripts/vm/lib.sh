@@ -20,8 +20,9 @@ VM_DISK_SIZE=${VM_DISK_SIZE:-4G}
 VM_OS=${VM_OS:-debian}
 VM_REF=${VM_REF:-debian/bookworm/x86_64}
 # root=/rw/console are what the guest needs; the kvm modules are blacklisted because loading
-# kvm_amd under TCG (-cpu max advertises SVM) can stall the guest for ~20 s.
-VM_KARGS=(--karg=root=LABEL=root --karg=rw --karg=console=ttyS0,115200 --karg=module_blacklist=kvm,kvm_amd,kvm_intel)
+# kvm_amd under TCG (-cpu max advertises SVM) can stall the guest for ~20 s; panic=10 reboots
+# after a kernel panic, so a deployment that panics uses up its GRUB boot tries instead of hanging.
+VM_KARGS=(--karg=root=LABEL=root --karg=rw --karg=console=ttyS0,115200 --karg=module_blacklist=kvm,kvm_amd,kvm_intel --karg=panic=10)
 
 # go: prefer the project's toolchain
 if [ -x /usr/local/go/bin/go ]; then PATH=/usr/local/go/bin:$PATH; fi
