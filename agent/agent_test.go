@@ -1,10 +1,15 @@
 package agent
 
 import (
+	"context"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/gostree/gostree/ostree"
 	"github.com/gostree/gostree/ostree/sign"
@@ -279,5 +284,51 @@ func TestSignalRetriedUntilHeatAnswers(t *testing.T) {
 	e.steps(nil, 5, true)
 	if sig := lastSignal(t, e, "os_image"); sig["deploy_status_code"] != float64(0) {
 		t.Fatalf("signal: %v", sig)
+	}
+}
+
+func TestSourceDownRetriedWithBackoff(t *testing.T) {
+	e := newEnv(t)
+	e.setHealth(true)
+	var down atomic.Bool
+	down.Store(true)
+	fs := http.FileServer(http.Dir(e.src))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if down.Load() {
+			http.Error(w, "maintenance", http.StatusServiceUnavailable)
+			return
+		}
+		fs.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	in := inputsFor(e.commits[2])
+	in["ostree_repo_url"] = srv.URL
+	e.setMetadata("dep-2", "os_image", in)
+	a := e.agent()
+	if _, err := a.Step(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	st := a.State()
+	if st.Job == nil || st.Job.Phase != PhasePull || st.Job.Attempts != 1 || !strings.Contains(st.Job.LastError, "503") ||
+		!st.Job.NextTry.After(time.Now()) {
+		t.Fatalf("after a failed pull: %+v", st.Job)
+	}
+	if len(e.signals.for_("os_image")) != 0 {
+		t.Fatal("a transient failure was signalled")
+	}
+	// a second failure doubles the backoff (within jitter bounds)
+	first := st.Job.NextTry.Sub(time.Now())
+	e.steps(a, 2, false) // the first step only waits out the backoff
+	if st = a.State(); st.Job == nil || st.Job.Attempts != 2 {
+		t.Fatalf("second attempt: %+v", st.Job)
+	}
+	if first > e.cfg.PollInterval {
+		t.Fatalf("first backoff %s above the poll interval", first)
+	}
+	// the source comes back: a restarted agent finishes the job
+	down.Store(false)
+	e.steps(nil, 20, true)
+	if e.booted() != e.commits[2] {
+		t.Fatalf("booted %s, want v2", e.booted().Short())
 	}
 }

@@ -125,8 +125,10 @@ func commitTree(t *testing.T, r *ostree.Repo, dir string, v int, ts time.Time) o
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := tx.SetRef(ostree.Refspec{Ref: "os/stable"}, c); err != nil {
-		t.Fatal(err)
+	for _, ref := range []string{"os/stable", fmt.Sprintf("os/v%d", v)} {
+		if err := tx.SetRef(ostree.Refspec{Ref: ref}, c); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		t.Fatal(err)

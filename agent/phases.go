@@ -754,10 +754,13 @@ func (a *Agent) signal(ctx context.Context, d *heatmeta.Desired, out *Outcome, l
 	if d.Origin != heatmeta.OriginDeployment || d.Signal.Transport == "" || d.Signal.Transport == heatmeta.NoSignal {
 		return nil
 	}
-	r := heatmeta.Outcome{Outputs: map[string]any{"result": out.Reason}}
+	// "result" is sent only with a failure: templates declare it as an
+	// error_output, which makes Heat mark the deployment FAILED with it.
+	r := heatmeta.Outcome{Outputs: map[string]any{}}
 	if !out.OK {
 		r.StatusCode = 1
 		r.Stderr = out.Reason
+		r.Outputs["result"] = out.Reason
 	}
 	r.Stdout = strings.Join(log, "\n")
 	if !out.Booted.IsZero() {
