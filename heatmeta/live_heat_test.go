@@ -83,7 +83,7 @@ func (n *liveNode) await(ctx context.Context, commit string) (*heatmeta.Collecti
 // contrib templates: create → signal success → update → signal failure →
 // update → signal success. server is the stack holding the server
 // resource (the stack itself, or a NovaStandIn's nested stack).
-func runOstreeDeployment(t *testing.T, ctx context.Context, env *heattest.Env, stack *heattest.Stack, server *heattest.Stack, wantSource string) {
+func runOstreeDeployment(t *testing.T, ctx context.Context, env *heattest.Env, stack *heattest.Stack, server *heattest.Stack, wantSource string, wantSignal heatmeta.Transport) {
 	a, b, c := strings.Repeat("a1", 32), strings.Repeat("b2", 32), strings.Repeat("c3", 32)
 	start := time.Now()
 	step := func(what string) { t.Logf("%5.1fs %s", time.Since(start).Seconds(), what) }
@@ -103,8 +103,8 @@ func runOstreeDeployment(t *testing.T, ctx context.Context, env *heattest.Env, s
 		d.Reboot.Mode != heatmeta.RebootImmediate || d.AllowDowngrade || d.ServerID == "" {
 		t.Errorf("desired %+v", d)
 	}
-	if d.Signal.Transport != heatmeta.TempURLSignal || d.Signal.Verb != "PUT" {
-		t.Errorf("signal %v, want TEMP_URL_SIGNAL PUT", d.Signal)
+	if d.Signal.Transport != wantSignal {
+		t.Errorf("signal %v, want %s", d.Signal, wantSignal)
 	}
 	if st, _, err := stack.Status(ctx); err != nil || st != "CREATE_IN_PROGRESS" {
 		t.Errorf("before the signal the stack is %s (%v), want CREATE_IN_PROGRESS", st, err)
@@ -220,29 +220,36 @@ func withParams(extra map[string]any) map[string]any {
 }
 
 // TestLiveHeatDeployedServer runs contrib/heat/ostree-deployed-server.yaml
-// with both poll transports and TEMP_URL_SIGNAL.
+// with both poll transports CI can run, signalling over a Swift TempURL
+// and over the Heat API.
 func TestLiveHeatDeployedServer(t *testing.T) {
 	env := heattest.Open(t)
 	tmpl, err := heattest.Template(heattest.DeployedServerTemplate)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, tc := range []struct{ transport, source string }{
-		{"POLL_TEMP_URL", heatmeta.SourceRequest},
-		{"POLL_SERVER_HEAT", heatmeta.SourceHeat},
+	for _, tc := range []struct {
+		transport, signal, source string
+		want                      heatmeta.Transport
+	}{
+		// The template's defaults.
+		{"POLL_TEMP_URL", "TEMP_URL_SIGNAL", heatmeta.SourceRequest, heatmeta.TempURLSignal},
+		{"POLL_SERVER_HEAT", "TEMP_URL_SIGNAL", heatmeta.SourceHeat, heatmeta.TempURLSignal},
+		// No Swift involved at all.
+		{"POLL_SERVER_HEAT", "HEAT_SIGNAL", heatmeta.SourceHeat, heatmeta.HeatSignal},
 	} {
-		t.Run(tc.transport, func(t *testing.T) {
+		t.Run(tc.transport+"+"+tc.signal, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 			defer cancel()
 			params := liveParams
-			if tc.transport != "POLL_TEMP_URL" { // the template's default
-				params = withParams(map[string]any{"software_config_transport": tc.transport})
+			if tc.transport != "POLL_TEMP_URL" || tc.signal != "TEMP_URL_SIGNAL" {
+				params = withParams(map[string]any{"software_config_transport": tc.transport, "signal_transport": tc.signal})
 			}
 			s, err := env.CreateStack(ctx, "gostree-ds", tmpl, params)
 			if err != nil {
 				t.Fatal(err)
 			}
-			runOstreeDeployment(t, ctx, env, s, s, tc.source)
+			runOstreeDeployment(t, ctx, env, s, s, tc.source, tc.want)
 		})
 	}
 }
@@ -275,7 +282,7 @@ func TestLiveHeatServerTemplate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runOstreeDeployment(t, ctx, env, s, nested, heatmeta.SourceRequest)
+	runOstreeDeployment(t, ctx, env, s, nested, heatmeta.SourceRequest, heatmeta.TempURLSignal)
 }
 
 // TestLiveHeatTemplateRejectsBadCommit: the template's constraint refuses

@@ -291,7 +291,12 @@ heat_waitcondition_server_url = http://$H:$HEAT_CFN_PORT/v1/waitcondition
 stack_user_domain_name = heat
 stack_domain_admin = heat_domain_admin
 stack_domain_admin_password = $SERVICE_PASSWORD
-convergence_engine = true
+# The legacy engine: with the convergence engine (Zed's default) on sqlite, a stack update right
+# after the create, whose NO_SIGNAL software deployment completes at once, left the deployment
+# pointing at a resource_properties_data row that was never stored; the stack then answered 404
+# ("ResourcePropertiesData with id {} not found") and stayed UPDATE_IN_PROGRESS for good.
+# The API, the metadata and the signals are the same for both engines.
+convergence_engine = false
 # oslo.service gives in-flight work 60 s on SIGTERM by default.
 graceful_shutdown_timeout = 3
 [heat_all]

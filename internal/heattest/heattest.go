@@ -278,6 +278,7 @@ func (s *Stack) Wait(ctx context.Context, want ...string) (status, reason string
 	moving := false
 	for {
 		st, gerr := stacks.Get(ctx, s.env.Orchestration, s.Name, s.ID).Extract()
+		err = gerr
 		if gerr == nil {
 			status, reason = st.Status, st.StatusReason
 			if slices.Contains(want, status) {
@@ -289,12 +290,10 @@ func (s *Stack) Wait(ctx context.Context, want ...string) (status, reason string
 			case strings.HasSuffix(status, "_FAILED"), moving && strings.HasSuffix(status, "_COMPLETE"):
 				return status, reason, fmt.Errorf("stack %s is %s (want %s): %s", s.Name, status, strings.Join(want, " or "), reason)
 			}
-		} else {
-			err = gerr
 		}
 		if serr := sleep(ctx); serr != nil {
-			if status == "" && err != nil {
-				return "", "", fmt.Errorf("stack %s: %w (last error: %v)", s.Name, serr, heatError(err))
+			if err != nil {
+				return status, reason, fmt.Errorf("stack %s (last seen %s), want %s: %w (last error: %v)", s.Name, status, strings.Join(want, " or "), serr, heatError(err))
 			}
 			return status, reason, fmt.Errorf("stack %s still %s, want %s: %w", s.Name, status, strings.Join(want, " or "), serr)
 		}
