@@ -75,6 +75,7 @@ bench: build
 	bash scripts/with-openstack.sh bash scripts/bench-swift.sh
 	bash scripts/bench-delta.sh
 	bash scripts/bench-sysroot.sh
+	bash scripts/bench-agent.sh
 
 demo:
 	bash scripts/demo.sh
