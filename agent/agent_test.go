@@ -332,3 +332,53 @@ func TestSourceDownRetriedWithBackoff(t *testing.T) {
 		t.Fatalf("booted %s, want v2", e.booted().Short())
 	}
 }
+
+// rewind rewrites the saved job's phase, as if the agent had crashed after
+// doing a phase's work but before recording it.
+func rewind(t *testing.T, e *env, p Phase) {
+	t.Helper()
+	st, err := LoadState(e.cfg.StateDir)
+	if err != nil || st.Job == nil {
+		t.Fatalf("no job to rewind: %v", err)
+	}
+	st.Job.Phase = p
+	if err := SaveState(e.cfg.StateDir, st); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCrashBeforeRecordingAPhase(t *testing.T) {
+	e := newEnv(t)
+	e.setHealth(true)
+	in := inputsFor(e.commits[2])
+	in["reboot_policy"] = "manual"
+	e.setMetadata("dep-2", "os_image", in)
+	e.steps(e.agent(), 6, false) // staged, waiting for apply
+	// crashed after Deploy, before "stage" was recorded as done
+	rewind(t, e, PhaseStage)
+	a := e.steps(nil, 3, true)
+	s := e.open()
+	n := len(s.Deployments)
+	staged := s.Staged()
+	s.Close()
+	if n != 2 || staged == nil || staged.Serial != 0 {
+		t.Fatalf("after the crash: %d deployments, staged %+v (a second deployment was made?)", n, staged)
+	}
+	if err := RequestApply(&e.cfg, e.commits[2]); err != nil {
+		t.Fatal(err)
+	}
+	// crashed after the reboot, before "rebooting" was recorded
+	a = e.steps(a, 1, false)
+	rewind(t, e, PhaseReboot)
+	before := e.reboots
+	e.steps(nil, 10, true)
+	if e.reboots != before {
+		t.Fatal("rebooted again into a commit that was already running")
+	}
+	if e.booted() != e.commits[2] {
+		t.Fatal("not in v2")
+	}
+	if sig := lastSignal(t, e, "os_image"); sig["deploy_status_code"] != float64(0) {
+		t.Fatalf("signal: %v", sig)
+	}
+}

@@ -429,6 +429,12 @@ func (a *Agent) policy(job *Job) (heatmeta.RebootPolicy, error) {
 }
 
 func (a *Agent) doReboot(ctx context.Context, job *Job) error {
+	if booted, err := a.bootedCommit(ctx); err == nil && booted == job.Desired.Commit {
+		// Crashed between requesting the reboot and recording it: the
+		// machine already runs the target.
+		a.setPhase(job, PhaseVerify)
+		return nil
+	}
 	p, err := a.policy(job)
 	if err != nil {
 		return &PermanentError{Err: err}
@@ -779,4 +785,18 @@ func blessBoot(ctx context.Context, sys *sysroot.Sysroot) error {
 		return b.BlessBoot(ctx)
 	}
 	return nil
+}
+
+// bootedCommit returns the booted deployment's commit (zero when not
+// booted).
+func (a *Agent) bootedCommit(ctx context.Context) (ostree.Checksum, error) {
+	sys, err := a.openSysroot(ctx)
+	if err != nil {
+		return ostree.Checksum{}, err
+	}
+	defer sys.Close()
+	if b := sys.Booted(); b != nil {
+		return b.Checksum, nil
+	}
+	return ostree.Checksum{}, nil
 }
