@@ -9,12 +9,17 @@ package heatmeta_test
 import (
 	"context"
 	"encoding/json"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gophercloud/gophercloud/v2"
+	"github.com/gophercloud/gophercloud/v2/openstack/objectstorage/v1/containers"
 
 	"github.com/gostree/gostree/heatmeta"
 	"github.com/gostree/gostree/internal/heattest"
@@ -197,6 +202,30 @@ func runOstreeDeployment(t *testing.T, ctx context.Context, env *heattest.Env, s
 	step("signalled success: UPDATE_COMPLETE")
 	if got, err := stack.Output(ctx, "booted_commit"); err != nil || got != c {
 		t.Errorf("output booted_commit = %v (%v), want %s", got, err, c)
+	}
+
+	// Deleting the stack leaves no Swift container behind (Heat 19 forgets
+	// the POLL_TEMP_URL and TEMP_URL_SIGNAL ones; the harness removes them).
+	left := []string{stack.ID}
+	var occ struct {
+		Request struct {
+			MetadataURL string `json:"metadata_url"`
+		} `json:"request"`
+	}
+	if raw, err := server.CollectConfig(ctx, heattest.ServerResource); err == nil && json.Unmarshal(raw, &occ) == nil && occ.Request.MetadataURL != "" {
+		u, err := url.Parse(occ.Request.MetadataURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		left = append(left, strings.Split(strings.Trim(u.Path, "/"), "/")[2])
+	}
+	if err := stack.Delete(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range left {
+		if _, err := containers.Get(ctx, env.ObjectStore, name, nil).Extract(); !gophercloud.ResponseCodeIs(err, http.StatusNotFound) {
+			t.Errorf("container %s still there after the stack was deleted (%v)", name, err)
+		}
 	}
 }
 

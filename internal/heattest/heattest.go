@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -392,13 +393,15 @@ func (s *Stack) HeatLocal(ctx context.Context, resource string) ([]byte, error) 
 }
 
 // Delete deletes the stack and waits (bounded) until it is gone. It also
-// removes the Swift containers of its POLL_TEMP_URL servers, which Heat
-// 19 leaves behind (server_base._delete_temp_url looks the object-store
-// service up with type and name swapped). Deleting a deleted stack is
-// not an error.
+// removes the Swift containers Heat 19 leaves behind: each POLL_TEMP_URL
+// server's metadata container (server_base._delete_temp_url looks the
+// object-store service up with type and name swapped) and the
+// TEMP_URL_SIGNAL container named after the stack id. Deleting a deleted
+// stack is not an error.
 func (s *Stack) Delete(ctx context.Context) error {
 	ctx, cancel := bound(ctx)
 	defer cancel()
+	leftovers := append([]string{s.ID}, s.tempURLContainers(ctx)...)
 	err := stacks.Delete(ctx, s.env.Orchestration, s.Name, s.ID).ExtractErr()
 	if err != nil && !gophercloud.ResponseCodeIs(err, http.StatusNotFound) {
 		return fmt.Errorf("delete stack %s: %w", s.Name, heatError(err))
@@ -415,23 +418,82 @@ func (s *Stack) Delete(ctx context.Context) error {
 			return fmt.Errorf("delete stack %s: not gone: %w", s.Name, serr)
 		}
 	}
-	return s.deleteContainers(ctx)
+	return s.deleteContainers(ctx, leftovers)
 }
 
-// deleteContainers removes the containers Heat named after the stack's
-// resources ("<stack>-<resource>-<suffix>").
-func (s *Stack) deleteContainers(ctx context.Context) error {
+// tempURLContainers returns the containers of the POLL_TEMP_URL metadata
+// of the stack's deployed servers, nested ones included (their names are
+// cut short by Heat, so they cannot be found by the stack's name).
+func (s *Stack) tempURLContainers(ctx context.Context) []string {
+	pages, err := stackresources.List(s.env.Orchestration, s.Name, s.ID, stackresources.ListOpts{Depth: 3}).AllPages(ctx)
+	if err != nil {
+		return nil
+	}
+	all, err := stackresources.ExtractResources(pages)
+	if err != nil {
+		return nil
+	}
+	var names []string
+	for _, r := range all {
+		if r.Type != "OS::Heat::DeployedServer" && r.Type != "OS::Nova::Server" {
+			continue
+		}
+		owner := &Stack{env: s.env, Name: s.Name, ID: s.ID}
+		for _, l := range r.Links {
+			parts := strings.Split(strings.TrimRight(l.Href, "/"), "/")
+			if l.Rel == "stack" && len(parts) >= 2 {
+				owner = &Stack{env: s.env, Name: parts[len(parts)-2], ID: parts[len(parts)-1]}
+			}
+		}
+		md, err := owner.Metadata(ctx, r.Name)
+		if err != nil {
+			continue
+		}
+		var doc struct {
+			OCC struct {
+				Request struct {
+					MetadataURL string `json:"metadata_url"`
+				} `json:"request"`
+			} `json:"os-collect-config"`
+		}
+		if json.Unmarshal(md, &doc) != nil || doc.OCC.Request.MetadataURL == "" {
+			continue
+		}
+		// .../v1/AUTH_<project>/<container>/<object>?temp_url_sig=...
+		u, err := url.Parse(doc.OCC.Request.MetadataURL)
+		if err != nil {
+			continue
+		}
+		if parts := strings.Split(strings.Trim(u.Path, "/"), "/"); len(parts) == 4 {
+			names = append(names, parts[2])
+		}
+	}
+	return names
+}
+
+// deleteContainers removes the named containers and those Heat named
+// after the stack's resources ("<stack>-<resource>-<suffix>"), with their
+// objects; missing ones are fine.
+func (s *Stack) deleteContainers(ctx context.Context, named []string) error {
 	sc := s.env.ObjectStore
 	pages, err := containers.List(sc, containers.ListOpts{Prefix: s.Name + "-"}).AllPages(ctx)
 	if err != nil {
 		return fmt.Errorf("stack %s: listing its containers: %w", s.Name, err)
 	}
-	names, err := containers.ExtractNames(pages)
+	prefixed, err := containers.ExtractNames(pages)
 	if err != nil {
 		return err
 	}
-	for _, c := range names {
+	seen := map[string]bool{}
+	for _, c := range append(named, prefixed...) {
+		if seen[c] {
+			continue
+		}
+		seen[c] = true
 		opages, err := objects.List(sc, c, objects.ListOpts{}).AllPages(ctx)
+		if gophercloud.ResponseCodeIs(err, http.StatusNotFound) {
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("container %s: %w", c, err)
 		}
