@@ -215,7 +215,9 @@ func (a *Agent) Check(ctx context.Context) (*Plan, error) {
 		}
 		return p, nil
 	}
-	p.Request, p.Target = tgt.key, tgt.d
+	shown := *tgt.d
+	shown.Signal = heatmeta.SignalTarget{Transport: shown.Signal.Transport} // no URLs or passwords
+	p.Request, p.Target = tgt.key, &shown
 	switch {
 	case st.Job != nil && st.Job.Key == tgt.key:
 		p.Action, p.Reason = "continue", fmt.Sprintf("already working on it (phase %s)", st.Job.Phase)
