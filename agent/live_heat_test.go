@@ -160,4 +160,18 @@ func TestLiveAgentHeatGlanceSwift(t *testing.T) {
 	if st2.Blocked == nil || st2.Blocked.Commit != e.commits[3] {
 		t.Errorf("v3 not blocked: %+v", st2.Blocked)
 	}
+
+	// An image Glance does not know: the update fails at once, naming it.
+	unknown := "00000000-0000-4000-8000-00000000dead"
+	if err := s.Update(ctx, map[string]any{"ostree_commit": e.commits[4].String(), "glance_image_id": unknown}); err != nil {
+		t.Fatal(err)
+	}
+	status, reason, err = s.Wait(ctx, heattest.UpdateFailed)
+	if err != nil || !strings.Contains(reason, unknown) || !strings.Contains(reason, "not found") {
+		t.Fatalf("unknown image: %s %q %v", status, reason, err)
+	}
+	step("UPDATE_FAILED for an unknown image: " + reason)
+	if got := e.booted(); got != e.commits[2] {
+		t.Fatalf("booted %s after the unknown image, want v2", got.Short())
+	}
 }
