@@ -486,7 +486,7 @@ func (a *Agent) doReboot(ctx context.Context, job *Job) error {
 		return err
 	}
 	if s := sys.Staged(); s == nil || s.Checksum != job.Desired.Commit {
-		if !job.RebootAt.IsZero() || sys.Deployments[0].Checksum == job.Desired.Commit {
+		if !job.RebootAt.IsZero() || len(sys.Deployments) > 0 && sys.Deployments[0].Checksum == job.Desired.Commit {
 			// written as the default deployment (stage: false)
 		} else {
 			sys.Close()
@@ -652,6 +652,7 @@ func (a *Agent) healthReport(ctx context.Context, job *Job) (health.Report, erro
 		if !a.o.Now().Before(deadline) {
 			break
 		}
+		sdnotify.Watchdog() // waiting for the healthcheck unit, not hung
 		if err := a.o.Sleep(ctx, 2*time.Second); err != nil {
 			return health.Report{}, err
 		}
