@@ -621,7 +621,7 @@ func (a *Agent) doVerify(ctx context.Context, job *Job) error {
 		return nil
 	}
 	if sys, err = a.openSysroot(ctx); err == nil {
-		if err := blessBoot(ctx, sys); err != nil {
+		if err := sys.BlessBoot(ctx); err != nil {
 			a.jobLog(job).WithError(err).Warn("cannot mark the boot good")
 		}
 		sys.Close()
@@ -777,15 +777,6 @@ func (a *Agent) signal(ctx context.Context, d *heatmeta.Desired, out *Outcome, l
 		r.Outputs["previous_commit"] = out.Previous.String()
 	}
 	return a.o.Signaller.Send(ctx, d.Signal, r)
-}
-
-// blessBoot marks the booted deployment good (drops its boot counter) when
-// the sysroot supports it.
-func blessBoot(ctx context.Context, sys *sysroot.Sysroot) error {
-	if b, ok := any(sys).(interface{ BlessBoot(context.Context) error }); ok {
-		return b.BlessBoot(ctx)
-	}
-	return nil
 }
 
 // bootedCommit returns the booted deployment's commit (zero when not
