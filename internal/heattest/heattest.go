@@ -234,13 +234,13 @@ func heatError(err error) error {
 
 // Update changes the stack's parameters, keeping the template and every
 // parameter not named (`openstack stack update --existing --parameter
-// k=v`). It returns once the update is under way (the stack is
-// UPDATE_IN_PROGRESS or already past it), so a following Wait does not
-// see the state from before.
+// k=v`). It returns once Heat has started the update (its "Stack UPDATE
+// started" event exists), so a following Wait never sees the state from
+// before, even when the update is over within one poll.
 func (s *Stack) Update(ctx context.Context, params map[string]any) error {
-	before, err := stacks.Get(ctx, s.env.Orchestration, s.Name, s.ID).Extract()
+	started, err := s.updatesStarted(ctx)
 	if err != nil {
-		return fmt.Errorf("stack %s: %w", s.Name, heatError(err))
+		return err
 	}
 	err = stacks.UpdatePatch(ctx, s.env.Orchestration, s.Name, s.ID, stacks.UpdateOpts{Parameters: params}).ExtractErr()
 	if err != nil {
@@ -249,14 +249,32 @@ func (s *Stack) Update(ctx context.Context, params map[string]any) error {
 	ctx, cancel := bound(ctx)
 	defer cancel()
 	for {
-		st, err := stacks.Get(ctx, s.env.Orchestration, s.Name, s.ID).Extract()
-		if err == nil && (strings.HasPrefix(st.Status, "UPDATE_") && (st.Status != before.Status || !st.UpdatedTime.Equal(before.UpdatedTime))) {
+		n, err := s.updatesStarted(ctx)
+		if err == nil && n > started {
 			return nil
 		}
-		if err := sleep(ctx); err != nil {
-			return fmt.Errorf("update stack %s: the update never started (still %s): %w", s.Name, before.Status, err)
+		if serr := sleep(ctx); serr != nil {
+			if err != nil {
+				return err
+			}
+			return fmt.Errorf("update stack %s: Heat never started the update: %w", s.Name, serr)
 		}
 	}
+}
+
+// updatesStarted counts the stack's own UPDATE IN_PROGRESS events: one
+// per update Heat started.
+func (s *Stack) updatesStarted(ctx context.Context) (int, error) {
+	c := s.env.Orchestration
+	q := url.Values{"resource_name": {s.Name}, "resource_action": {"UPDATE"}, "resource_status": {"IN_PROGRESS"}}
+	var res struct {
+		Events []json.RawMessage `json:"events"`
+	}
+	u := c.ServiceURL("stacks", s.Name, s.ID, "events") + "?" + q.Encode()
+	if _, err := c.Get(ctx, u, &res, nil); err != nil {
+		return 0, fmt.Errorf("stack %s events: %w", s.Name, heatError(err))
+	}
+	return len(res.Events), nil
 }
 
 // Status returns the stack's status and status reason.
