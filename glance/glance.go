@@ -2,8 +2,11 @@ package glance
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"regexp"
 	"sort"
@@ -14,6 +17,8 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack/image/v2/images"
 	"github.com/gophercloud/gophercloud/v2/pagination"
 
+	"github.com/gostree/gostree/internal/osauth"
+	"github.com/gostree/gostree/internal/retry"
 	"github.com/gostree/gostree/ostree"
 	"github.com/gostree/gostree/swift"
 )
@@ -111,12 +116,45 @@ func (v *Version) HasPayload() bool {
 }
 
 // Client publishes and resolves versions in Glance.
+//
+// Calls that fail transiently (IsRetryable: Glance unreachable, the
+// connection cut, HTTP 408, 429, 500, 502, 503, 504) are repeated with
+// jittered exponential backoff, up to Retry's attempts, when repeating
+// them is safe: reads (Resolve, List, the image GETs), Delete (a repeated
+// DELETE finding the image gone counts as done) and the steps of Publish,
+// made safe as follows. Creating an image is not idempotent, so Publish
+// chooses the image ID itself: a repeated create answered 409 Conflict
+// finds the image the first attempt made, checks it is the one asked for
+// and carries on. A payload upload is repeated only while the image is
+// still "queued" (Glance puts it back there when an upload fails); an
+// image already "active" with the payload's size is the earlier attempt
+// having succeeded. When Glance stays unavailable, the error says so,
+// names the URL, wraps the last failure (%w) and IsRetryable reports
+// true, so a caller such as an agent can try again later.
 type Client struct {
 	c *gophercloud.ServiceClient
+	// Retry bounds the retries (zero: retry.Default, 4 retries over about
+	// 4 s).
+	Retry retry.Policy
 }
 
 // New returns a client using c, from openstack.NewImageV2.
 func New(c *gophercloud.ServiceClient) *Client { return &Client{c: c} }
+
+// IsRetryable reports whether err is a transient failure: the same call
+// may succeed later (Glance or Keystone unreachable or answering 408, 429
+// or 5xx, a transfer cut short). Errors about the image itself
+// (ErrNotFound, ErrNotPublished, ErrAmbiguous, ErrPayload verification),
+// refused credentials and bad input are permanent.
+func IsRetryable(err error) bool {
+	var ce *cutError
+	return errors.As(err, &ce) || osauth.IsRetryable(err)
+}
+
+// do runs fn under the client's retry policy.
+func (c *Client) do(ctx context.Context, fn func(ctx context.Context) error) error {
+	return retry.Do(ctx, c.Retry, IsRetryable, fn)
+}
 
 // PublishOptions describe the image to register.
 type PublishOptions struct {
@@ -198,7 +236,12 @@ func (c *Client) Publish(ctx context.Context, o PublishOptions) (*Version, error
 		}
 		opts.Visibility = &v
 	}
-	img, err := images.Create(ctx, c.c, opts).Extract()
+	id, err := newUUID()
+	if err != nil {
+		return nil, fmt.Errorf("glance publish: %w", err)
+	}
+	opts.ID = id
+	img, err := c.create(ctx, opts)
 	if err != nil {
 		return nil, fmt.Errorf("glance publish: creating image %q: %w", name, describe(err))
 	}
@@ -207,16 +250,79 @@ func (c *Client) Publish(ctx context.Context, o PublishOptions) (*Version, error
 			// Nothing half-published: an image promising a payload it lacks is removed.
 			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 			defer cancel()
-			if derr := images.Delete(dctx, c.c, img.ID).ExtractErr(); derr != nil {
+			if derr := c.delete(dctx, img.ID); derr != nil {
 				return nil, fmt.Errorf("glance publish: uploading the payload of image %s: %w (and deleting the image failed: %v)", img.ID, err, describe(derr))
 			}
 			return nil, fmt.Errorf("glance publish: uploading the payload of image %s (deleted again): %w", img.ID, err)
 		}
-		if img, err = images.Get(ctx, c.c, img.ID).Extract(); err != nil {
+		if img, err = c.get(ctx, img.ID); err != nil {
 			return nil, fmt.Errorf("glance publish: %w", describe(err))
 		}
 	}
 	return versionOf(img)
+}
+
+// create creates the image opts describes, whose ID is set. A repeated
+// create answered 409 Conflict (an earlier attempt created it, but its
+// answer was lost) adopts the image when it is the one asked for.
+func (c *Client) create(ctx context.Context, opts images.CreateOpts) (*images.Image, error) {
+	var img *images.Image
+	tries := 0
+	err := c.do(ctx, func(ctx context.Context) error {
+		tries++
+		var err error
+		img, err = images.Create(ctx, c.c, opts).Extract()
+		if err == nil || tries == 1 || !gophercloud.ResponseCodeIs(err, http.StatusConflict) {
+			return err
+		}
+		got, gerr := images.Get(ctx, c.c, opts.ID).Extract()
+		if gerr != nil {
+			return fmt.Errorf("%w (looking for the image an earlier attempt may have created: %w)", err, gerr)
+		}
+		if got.Name != opts.Name || fmt.Sprint(got.Properties[PropCommit]) != opts.Properties[PropCommit] {
+			return fmt.Errorf("%w: image %s exists but is not the one being published (name %q)", err, opts.ID, got.Name)
+		}
+		img = got
+		return nil
+	})
+	return img, err
+}
+
+// get reads an image.
+func (c *Client) get(ctx context.Context, id string) (*images.Image, error) {
+	var img *images.Image
+	err := c.do(ctx, func(ctx context.Context) error {
+		var err error
+		img, err = images.Get(ctx, c.c, id).Extract()
+		return err
+	})
+	return img, err
+}
+
+// delete deletes an image; a retry finding it gone means an earlier
+// attempt deleted it.
+func (c *Client) delete(ctx context.Context, id string) error {
+	tries := 0
+	return c.do(ctx, func(ctx context.Context) error {
+		tries++
+		err := images.Delete(ctx, c.c, id).ExtractErr()
+		if err != nil && tries > 1 && gophercloud.ResponseCodeIs(err, http.StatusNotFound) {
+			return nil
+		}
+		return err
+	})
+}
+
+// newUUID returns a random (version 4) UUID.
+func newUUID() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:], nil
 }
 
 // Resolve returns the version an image (by ID, or by unique name) records.
@@ -224,16 +330,19 @@ func (c *Client) Resolve(ctx context.Context, idOrName string) (*Version, error)
 	if idOrName == "" {
 		return nil, errors.New("glance resolve: empty image ID or name")
 	}
-	img, err := images.Get(ctx, c.c, idOrName).Extract()
+	img, err := c.get(ctx, idOrName)
 	if err != nil && !gophercloud.ResponseCodeIs(err, 404) && !gophercloud.ResponseCodeIs(err, 400) {
 		return nil, fmt.Errorf("glance resolve %s: %w", idOrName, describe(err))
 	}
 	if err != nil { // not an ID: a name
 		var found []images.Image
-		err := images.List(c.c, images.ListOpts{Name: idOrName}).EachPage(ctx, func(_ context.Context, p pagination.Page) (bool, error) {
-			imgs, err := images.ExtractImages(p)
-			found = append(found, imgs...)
-			return true, err
+		err := c.do(ctx, func(ctx context.Context) error {
+			found = nil
+			return images.List(c.c, images.ListOpts{Name: idOrName}).EachPage(ctx, func(_ context.Context, p pagination.Page) (bool, error) {
+				imgs, err := images.ExtractImages(p)
+				found = append(found, imgs...)
+				return true, err
+			})
 		})
 		if err != nil {
 			return nil, fmt.Errorf("glance resolve %s: %w", idOrName, describe(err))
@@ -296,7 +405,19 @@ func (c *Client) List(ctx context.Context, o ListOptions) ([]Version, error) {
 		props:    map[string]string{PropRef: o.Ref, PropOSName: o.OSName},
 	}
 	var out []Version
-	err := images.List(c.c, q).EachPage(ctx, func(_ context.Context, p pagination.Page) (bool, error) {
+	err := c.do(ctx, func(ctx context.Context) error {
+		out = nil
+		return c.listPages(ctx, q, o, &out)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("glance list: %w", describe(err))
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Created.After(out[j].Created) })
+	return out, nil
+}
+
+func (c *Client) listPages(ctx context.Context, q listQuery, o ListOptions, out *[]Version) error {
+	return images.List(c.c, q).EachPage(ctx, func(_ context.Context, p pagination.Page) (bool, error) {
 		imgs, err := images.ExtractImages(p)
 		if err != nil {
 			return false, err
@@ -310,20 +431,15 @@ func (c *Client) List(ctx context.Context, o ListOptions) ([]Version, error) {
 			if (o.Ref != "" && v.Ref != o.Ref) || (o.OSName != "" && v.OSName != o.OSName) {
 				continue
 			}
-			out = append(out, *v)
+			*out = append(*out, *v)
 		}
 		return true, nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("glance list: %w", describe(err))
-	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Created.After(out[j].Created) })
-	return out, nil
 }
 
 // Delete removes a published image.
 func (c *Client) Delete(ctx context.Context, id string) error {
-	if err := images.Delete(ctx, c.c, id).ExtractErr(); err != nil {
+	if err := c.delete(ctx, id); err != nil {
 		return fmt.Errorf("glance delete %s: %w", id, describe(err))
 	}
 	return nil
@@ -364,17 +480,50 @@ func versionOf(img *images.Image) (*Version, error) {
 	return v, nil
 }
 
-// describe shortens gophercloud's HTTP errors.
+// describe shortens gophercloud's HTTP errors ("GET URL: HTTP 503: body")
+// and says when Glance could not be reached; the original error stays in
+// the chain (errors.As, IsRetryable).
 func describe(err error) error {
+	if err == nil {
+		return nil
+	}
+	var g *retry.GaveUpError
+	if errors.As(err, &g) {
+		return &retry.GaveUpError{Attempts: g.Attempts, Err: describe(g.Err)}
+	}
 	var ue gophercloud.ErrUnexpectedResponseCode
 	if errors.As(err, &ue) {
 		switch ue.Actual {
 		case 401, 403:
-			return fmt.Errorf("%s %s: access denied (HTTP %d)", ue.Method, ue.URL, ue.Actual)
+			return &httpError{fmt.Sprintf("%s %s: access denied (HTTP %d)", ue.Method, ue.URL, ue.Actual), err}
 		case 404:
 			return fmt.Errorf("%s %s: %w", ue.Method, ue.URL, ErrNotFound)
 		}
-		return fmt.Errorf("%s %s: HTTP %d: %s", ue.Method, ue.URL, ue.Actual, strings.TrimSpace(string(ue.Body)))
+		body := strings.Join(strings.Fields(string(ue.Body)), " ")
+		if len(body) > 200 {
+			body = body[:200] + "…"
+		}
+		msg := fmt.Sprintf("%s %s: HTTP %d: %s", ue.Method, ue.URL, ue.Actual, body)
+		if IsRetryable(err) {
+			msg = "Glance unavailable: " + msg
+		}
+		return &httpError{msg, err}
+	}
+	var reauth *gophercloud.ErrUnableToReauthenticate
+	if errors.As(err, &reauth) {
+		return &httpError{fmt.Sprintf("re-authenticating to Keystone failed: %v", reauth.ErrReauth), err}
+	}
+	if IsRetryable(err) {
+		return fmt.Errorf("Glance unavailable: %w", err)
 	}
 	return err
 }
+
+// httpError is a shortened message for err, which it wraps.
+type httpError struct {
+	msg string
+	err error
+}
+
+func (e *httpError) Error() string { return e.msg }
+func (e *httpError) Unwrap() error { return e.err }

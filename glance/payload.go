@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"strconv"
@@ -18,7 +17,9 @@ import (
 
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack/image/v2/imagedata"
+	"github.com/gophercloud/gophercloud/v2/openstack/image/v2/images"
 
+	"github.com/gostree/gostree/internal/retry"
 	"github.com/gostree/gostree/ostree"
 )
 
@@ -42,16 +43,39 @@ type Payload struct {
 }
 
 // uploadPayload uploads the image data; the caller deletes the image if it
-// fails, so nothing is published half-way.
+// fails, so nothing is published half-way. A failed upload is repeated
+// only while Glance has the image "queued" (no data yet: Glance returns a
+// failed upload's image there); an "active" image of the payload's size
+// means an earlier attempt's upload succeeded but its answer was lost.
 func (c *Client) uploadPayload(ctx context.Context, id string, p *Payload) error {
-	if _, err := p.Data.Seek(0, io.SeekStart); err != nil {
-		return err
-	}
-	res := imagedata.Upload(ctx, c.c, id, io.LimitReader(p.Data, p.Size))
-	if res.Err != nil {
-		return describe(res.Err)
-	}
-	return nil
+	tries := 0
+	err := c.do(ctx, func(ctx context.Context) error {
+		tries++
+		if tries > 1 {
+			img, err := images.Get(ctx, c.c, id).Extract()
+			if err != nil {
+				return err
+			}
+			switch img.Status {
+			case images.ImageStatusQueued:
+			case images.ImageStatusActive:
+				if img.SizeBytes == p.Size {
+					return nil
+				}
+				return fmt.Errorf("image %s is active with %d bytes, the payload has %d", id, img.SizeBytes, p.Size)
+			case images.ImageStatusSaving, images.ImageStatusImporting:
+				// Still storing an earlier attempt's data: ask again later.
+				return &cutError{fmt.Errorf("image %s is still %s the data of an earlier attempt", id, img.Status)}
+			default:
+				return fmt.Errorf("image %s is %s after a failed upload", id, img.Status)
+			}
+		}
+		if _, err := p.Data.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+		return imagedata.Upload(ctx, c.c, id, io.LimitReader(p.Data, p.Size)).Err
+	})
+	return describe(err)
 }
 
 // ErrPayload is wrapped by payload download and verification failures.
@@ -61,7 +85,8 @@ var ErrPayload = errors.New("image payload")
 type DownloadOptions struct {
 	// Retries is how many times a cut transfer is resumed (default 5).
 	Retries int
-	// Backoff before the first retry (default 200 ms, doubling).
+	// Backoff before the first retry (default 200 ms, doubling up to 32
+	// times that, each ±50 %).
 	Backoff time.Duration
 }
 
@@ -81,14 +106,13 @@ func (c *Client) DownloadPayload(ctx context.Context, v *Version, f *os.File, o 
 	if o.Backoff == 0 {
 		o.Backoff = 200 * time.Millisecond
 	}
+	policy := retry.Policy{Retries: o.Retries, Base: o.Backoff, Max: o.Backoff << 5}
 	url := c.c.ServiceURL("images", v.ImageID, "file")
 	var lastErr error
 	for attempt := 0; attempt <= o.Retries; attempt++ {
 		if attempt > 0 {
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(o.Backoff << min(attempt-1, 5)):
+			if err := policy.Wait(ctx, attempt); err != nil {
+				return err
 			}
 		}
 		off, err := f.Seek(0, io.SeekEnd)
@@ -108,7 +132,7 @@ func (c *Client) DownloadPayload(ctx context.Context, v *Version, f *os.File, o 
 		if lastErr == nil {
 			break
 		}
-		if !retryable(lastErr) || ctx.Err() != nil {
+		if !IsRetryable(lastErr) || ctx.Err() != nil {
 			return fmt.Errorf("image %s: %w: %w", v.ImageID, ErrPayload, lastErr)
 		}
 	}
@@ -126,9 +150,6 @@ func (c *Client) fetchFrom(ctx context.Context, url string, f *os.File, off int6
 	}
 	resp, err := c.c.Get(ctx, url, nil, &gophercloud.RequestOpts{KeepResponseBody: true, MoreHeaders: h, OkCodes: []int{200, 206}})
 	if err != nil {
-		if retryable(err) {
-			return &cutError{describe(err)}
-		}
 		return describe(err)
 	}
 	defer resp.Body.Close()
@@ -155,19 +176,6 @@ type cutError struct{ err error }
 
 func (e *cutError) Error() string { return "transfer failed: " + e.err.Error() }
 func (e *cutError) Unwrap() error { return e.err }
-
-func retryable(err error) bool {
-	var ce *cutError
-	var ne net.Error
-	var ue gophercloud.ErrUnexpectedResponseCode
-	switch {
-	case errors.As(err, &ce), errors.As(err, &ne), errors.Is(err, io.ErrUnexpectedEOF):
-		return true
-	case errors.As(err, &ue):
-		return ue.Actual == 408 || ue.Actual == 429 || ue.Actual >= 500
-	}
-	return false
-}
 
 func rangeStart(cr string) (int64, bool) {
 	rest, ok := strings.CutPrefix(cr, "bytes ")

@@ -15,7 +15,9 @@
 // The client re-authenticates by itself when its token expires
 // (AllowReauth), for long-running use. HTTPS_PROXY/HTTP_PROXY/NO_PROXY are
 // honoured; a custom CA comes from Options.CACert, $OS_CACERT or the
-// cloud's cacert. A clouds.yaml or secure.yaml holding a secret
+// cloud's cacert. Token requests are retried after transient failures
+// (Keystone unreachable or answering 5xx, see IsRetryable) with jittered
+// exponential backoff, a bounded number of times. A clouds.yaml or secure.yaml holding a secret
 // (password, application credential secret, token) is refused when its
 // group or others may read it. Errors never contain secrets.
 package osauth
@@ -36,6 +38,8 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack"
 	"github.com/gophercloud/gophercloud/v2/openstack/config/clouds"
 	"gopkg.in/yaml.v3"
+
+	"github.com/gostree/gostree/internal/retry"
 )
 
 // Options select the cloud; every field is optional.
@@ -48,6 +52,11 @@ type Options struct {
 	Region string
 	// Timeout bounds each HTTP request (default 5 minutes).
 	Timeout time.Duration
+	// Retry is how token requests to Keystone (the first authentication
+	// and every re-authentication) are repeated after transient failures
+	// (IsRetryable): zero means retry.Default. Creating a token twice is
+	// harmless, so every token request is retried.
+	Retry retry.Policy
 }
 
 // Client is an authenticated provider client and where to find services.
@@ -135,7 +144,8 @@ func New(ctx context.Context, o Options) (*Client, error) {
 	}
 	pc.HTTPClient = *hc
 	pc.UserAgent.Prepend("gostree")
-	if err := openstack.Authenticate(ctx, pc, ao); err != nil {
+	err = retry.Do(ctx, o.Retry, IsRetryable, func(ctx context.Context) error { return openstack.Authenticate(ctx, pc, ao) })
+	if err != nil {
 		who := ao.Username
 		if who == "" {
 			who = ao.UserID
@@ -144,6 +154,14 @@ func New(ctx context.Context, o Options) (*Client, error) {
 			who = "application credential " + ao.ApplicationCredentialID + ao.ApplicationCredentialName
 		}
 		return nil, fmt.Errorf("authenticating to %s as %q: %w", ao.IdentityEndpoint, who, describe(err))
+	}
+	// Re-authentication (AllowReauth: the token expired or was revoked) is
+	// retried the same way, so a Keystone restart does not fail a
+	// long-running transfer.
+	if reauth := pc.ReauthFunc; reauth != nil {
+		pc.ReauthFunc = func(ctx context.Context) error {
+			return retry.Do(ctx, o.Retry, IsRetryable, reauth)
+		}
 	}
 	return &Client{Provider: pc, Endpoint: eo, HTTP: hc}, nil
 }

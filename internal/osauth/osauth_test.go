@@ -3,10 +3,13 @@ package osauth_test
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gophercloud/gophercloud/v2/openstack"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/applicationcredentials"
@@ -15,6 +18,7 @@ import (
 
 	"github.com/gostree/gostree/internal/osauth"
 	"github.com/gostree/gostree/internal/osauth/osauthtest"
+	"github.com/gostree/gostree/internal/retry"
 )
 
 // canList proves the client works: it lists the account's containers.
@@ -158,5 +162,81 @@ func TestCACert(t *testing.T) {
 	}
 	if _, err := osauth.New(context.Background(), osauth.Options{CACert: bad + ".missing"}); err == nil {
 		t.Fatal("missing CA file accepted")
+	}
+}
+
+// TestKeystoneFaults: token requests answered 503 or cut are retried;
+// Keystone down gives, after the retries, a clear retryable error naming
+// the endpoint; a re-authentication meeting a flaky Keystone is retried
+// too.
+func TestKeystoneFaults(t *testing.T) {
+	vars := osauthtest.Setup(t)
+	ctx := context.Background()
+	u, err := url.Parse(vars["OS_AUTH_URL"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := osauthtest.NewFaultProxy(t, u.Scheme+"://"+u.Host)
+	t.Setenv("OS_AUTH_URL", proxy.URL+u.Path)
+	fast := retry.Policy{Retries: 3, Base: 10 * time.Millisecond}
+	for _, f := range []osauthtest.Fault{osauthtest.Answer503, osauthtest.Reset, osauthtest.ForwardThenReset} {
+		proxy.Fail(3, f, nil)
+		c, err := osauth.New(ctx, osauth.Options{Retry: fast})
+		if err != nil {
+			t.Fatalf("fault %d, 3 times: %v", f, err)
+		}
+		if proxy.Failed() != 3 {
+			t.Fatalf("fault %d: %d requests failed, want 3", f, proxy.Failed())
+		}
+		canList(t, c)
+	}
+
+	// More failures than retries: the last error, retryable, after 4 attempts.
+	proxy.Fail(100, osauthtest.Answer503, nil)
+	_, err = osauth.New(ctx, osauth.Options{Retry: fast})
+	if err == nil || !osauth.IsRetryable(err) || !strings.Contains(err.Error(), "503") || !strings.Contains(err.Error(), "gave up after 4 attempts") {
+		t.Fatalf("Keystone answering 503: %v", err)
+	}
+	if proxy.Failed() != 4 {
+		t.Fatalf("%d token requests, want 4", proxy.Failed())
+	}
+
+	// Re-authentication: revoke the token, make Keystone fail twice; the
+	// next Swift request re-authenticates through the retries.
+	proxy.Fail(0, osauthtest.Answer503, nil)
+	c, err := osauth.New(ctx, osauth.Options{Retry: fast})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := openstack.NewIdentityV3(c.Provider, c.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := c.Provider.Token()
+	if err := tokens.Revoke(ctx, id, old).Err; err != nil {
+		t.Fatal(err)
+	}
+	proxy.Fail(2, osauthtest.Reset, func(r *http.Request) bool { return r.Method == http.MethodPost })
+	canList(t, c)
+	if c.Provider.Token() == old || proxy.Failed() != 2 {
+		t.Fatalf("re-authentication: token renewed %v, %d failed token requests (want 2)", c.Provider.Token() != old, proxy.Failed())
+	}
+
+	// Keystone down.
+	dead := osauthtest.DeadURL(t) + "/v3"
+	t.Setenv("OS_AUTH_URL", dead)
+	_, err = osauth.New(ctx, osauth.Options{Retry: fast})
+	if err == nil || !osauth.IsRetryable(err) || !strings.Contains(err.Error(), dead) || !strings.Contains(err.Error(), "connection refused") || !strings.Contains(err.Error(), "gave up after 4 attempts") {
+		t.Fatalf("Keystone down: %v", err)
+	}
+	// Wrong credentials are not retried.
+	t.Setenv("OS_AUTH_URL", proxy.URL+u.Path)
+	t.Setenv("OS_PASSWORD", "wrong")
+	n := len(proxy.Requests())
+	if _, err := osauth.New(ctx, osauth.Options{Retry: fast}); !errors.Is(err, osauth.ErrUnauthorized) || osauth.IsRetryable(err) {
+		t.Fatalf("wrong password: %v", err)
+	}
+	if got := len(proxy.Requests()) - n; got != 1 {
+		t.Fatalf("wrong password: %d token requests, want 1", got)
 	}
 }
