@@ -1,9 +1,13 @@
 package swift_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"io/fs"
+	mathrand "math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +18,8 @@ import (
 
 	"github.com/gophercloud/gophercloud/v2"
 
+	"github.com/gostree/gostree/internal/osauth/osauthtest"
+	"github.com/gostree/gostree/internal/retry"
 	"github.com/gostree/gostree/ostree/store"
 	"github.com/gostree/gostree/ostree/store/httpstore"
 	"github.com/gostree/gostree/swift"
@@ -127,9 +133,11 @@ func TestSwiftDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	st.Retry = fast
 	_, err = st.Open(ctx, "config")
-	if err == nil || !store.IsRetryable(err) || !strings.Contains(err.Error(), "connection refused") {
-		t.Fatalf("Swift down: %v, want a retryable 'connection refused'", err)
+	if err == nil || !store.IsRetryable(err) || !strings.Contains(err.Error(), "connection refused") || !strings.Contains(err.Error(), dead) ||
+		!strings.Contains(err.Error(), "Swift unavailable") || !strings.Contains(err.Error(), "gave up after 4 attempts") {
+		t.Fatalf("Swift down: %v, want a retryable 'connection refused' naming %s after 4 attempts", err, dead)
 	}
 	if _, err := swift.GetLimits(ctx, nil, dead+"/v1/AUTH_x"); err == nil {
 		t.Fatal("GetLimits of a Swift that is down succeeded")
@@ -152,5 +160,109 @@ func TestExpiredPrefixTempURL(t *testing.T) {
 	var se *store.Error
 	if !errors.As(err, &se) || se.Status != http.StatusUnauthorized {
 		t.Fatalf("expired prefix TempURL: %v, want HTTP 401", err)
+	}
+}
+
+var fast = retry.Policy{Retries: 3, Base: 10 * time.Millisecond}
+
+// TestStoreRetries: through a proxy answering 503, resetting connections or
+// cutting bodies mid-way, every read of Store and TempURLStore succeeds
+// after retries (cut transfers resumed with Range), as do List, Remove and
+// CreateContainer; permanent errors are not retried.
+func TestStoreRetries(t *testing.T) {
+	e := setup(t)
+	ctx := context.Background()
+	st := e.container(t, "repo")
+	big := make([]byte, 1<<20+17)
+	rng := mathrand.NewChaCha8([32]byte{1})
+	rng.Read(big)
+	if err := st.Put(ctx, "objects/aa/big.filez", bytes.NewReader(big), int64(len(big))); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5; i++ {
+		if err := st.Put(ctx, fmt.Sprintf("refs/heads/r%d", i), strings.NewReader("x"), 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	i := strings.Index(e.sc.Endpoint, "/v1/")
+	p := osauthtest.NewFaultProxy(t, e.sc.Endpoint[:i])
+	ps, err := swift.New(via(e.sc, p.URL), st.Container(), "repo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps.Retry = fast
+	signer := e.signer(t, swift.DigestSHA256)
+	signer.AccountURL = p.URL + e.sc.Endpoint[i:]
+	ts, err := swift.NewTempURLStore(signer, st.Container(), "repo", time.Minute, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts.Retry = fast
+
+	for name, s := range map[string]store.Store{"token": ps, "tempurl": ts} {
+		for _, f := range []osauthtest.Fault{osauthtest.Answer503, osauthtest.Reset, osauthtest.CutBody} {
+			p.Fail(2, f, nil)
+			rc, err := s.Open(ctx, "objects/aa/big.filez")
+			if err != nil {
+				t.Fatalf("%s: open, fault %d twice: %v", name, f, err)
+			}
+			got, err := io.ReadAll(rc)
+			rc.Close()
+			if err != nil || !bytes.Equal(got, big) || p.Failed() != 2 {
+				t.Fatalf("%s: read, fault %d twice: %d bytes (want %d), %v, %d failed", name, f, len(got), len(big), err, p.Failed())
+			}
+			if f == osauthtest.CutBody {
+				continue // HEAD has no body to cut
+			}
+			p.Fail(2, f, nil)
+			if info, err := s.Stat(ctx, "refs/heads/r1"); err != nil || info.Size != 1 || p.Failed() != 2 {
+				t.Fatalf("%s: stat, fault %d twice: %+v, %v", name, f, info, err)
+			}
+		}
+		// A cut transfer that cannot be resumed within the retries fails clearly.
+		p.Fail(100, osauthtest.CutBody, nil)
+		rc, err := s.Open(ctx, "objects/aa/big.filez")
+		if err == nil {
+			_, err = io.ReadAll(rc)
+			rc.Close()
+		}
+		if err == nil || !store.IsRetryable(err) {
+			t.Fatalf("%s: always cut: %v, want a retryable error", name, err)
+		}
+		// Missing objects are not retried.
+		p.Fail(0, osauthtest.Answer503, nil)
+		n := len(p.Requests())
+		if _, err := s.Open(ctx, "objects/aa/missing.filez"); !errors.Is(err, fs.ErrNotExist) || len(p.Requests()) != n+1 {
+			t.Fatalf("%s: missing object: %v after %d requests", name, err, len(p.Requests())-n)
+		}
+	}
+
+	p.Fail(2, osauthtest.Reset, nil)
+	var names []string
+	if err := ps.List(ctx, "refs/", func(oi swift.ObjectInfo) error { names = append(names, oi.Path); return nil }); err != nil || len(names) != 5 {
+		t.Fatalf("list, reset twice: %v %v", names, err)
+	}
+	p.Fail(1, osauthtest.ForwardThenReset, func(r *http.Request) bool { return r.Method == http.MethodDelete })
+	if err := ps.Remove(ctx, "refs/heads/r0"); err != nil || p.Failed() != 1 {
+		t.Fatalf("remove whose answer was lost: %v", err)
+	}
+	if _, err := st.Stat(ctx, "refs/heads/r0"); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("removed object: %v", err)
+	}
+	p.Fail(2, osauthtest.Answer503, nil)
+	if err := ps.CreateContainer(ctx); err != nil {
+		t.Fatalf("create container, 503 twice: %v", err)
+	}
+
+	// Swift answering 503 for good: a clear error after the retries.
+	p.Fail(1000, osauthtest.Answer503, nil)
+	_, err = ps.Stat(ctx, "refs/heads/r1")
+	if err == nil || !store.IsRetryable(err) || !strings.Contains(err.Error(), "HTTP 503") || !strings.Contains(err.Error(), "Swift unavailable") ||
+		!strings.Contains(err.Error(), p.URL) || !strings.Contains(err.Error(), "gave up after 4 attempts") || p.Failed() != 4 {
+		t.Fatalf("Swift answering 503: %v (%d requests)", err, p.Failed())
+	}
+	_, err = ts.Stat(ctx, "refs/heads/r1")
+	if err == nil || !store.IsRetryable(err) || !strings.Contains(err.Error(), "HTTP 503") || !strings.Contains(err.Error(), "gave up after 4 attempts") {
+		t.Fatalf("Swift answering 503 to TempURLs: %v", err)
 	}
 }

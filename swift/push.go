@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/gostree/gostree/internal/retry"
 	"github.com/gostree/gostree/ostree"
 	"github.com/gostree/gostree/ostree/store"
 )
@@ -436,30 +437,20 @@ func (u *uploader) check(p string, size int64) error {
 	return nil
 }
 
-// put uploads with retries of retryable failures.
+// put uploads with retries of retryable failures (a PUT of the same
+// content to the same name is idempotent), with jittered backoff.
 func (u *uploader) put(ctx context.Context, p string, r io.ReadSeeker, size int64) error {
-	var err error
-	for attempt := 0; attempt <= u.retries; attempt++ {
-		if attempt > 0 {
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(time.Duration(attempt*attempt) * 200 * time.Millisecond):
-			}
+	err := retry.Do(ctx, retry.Policy{Retries: u.retries, Base: 200 * time.Millisecond}, store.IsRetryable, func(ctx context.Context) error {
+		if _, err := r.Seek(0, io.SeekStart); err != nil {
+			return fmt.Errorf("%s: %w", p, err)
 		}
-		if _, err = r.Seek(0, io.SeekStart); err != nil {
-			return fmt.Errorf("push: %s: %w", p, err)
-		}
-		err = u.dst.Put(ctx, p, r, size)
-		if err == nil {
-			u.bytes.Add(size)
-			return nil
-		}
-		if !store.IsRetryable(err) || ctx.Err() != nil {
-			break
-		}
+		return u.dst.Put(ctx, p, r, size)
+	})
+	if err != nil {
+		return fmt.Errorf("push: %w", err)
 	}
-	return fmt.Errorf("push: %w", err)
+	u.bytes.Add(size)
+	return nil
 }
 
 func (u *uploader) putBytes(ctx context.Context, p string, b []byte) error {

@@ -8,8 +8,8 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -18,6 +18,8 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack/objectstorage/v1/objects"
 	"github.com/gophercloud/gophercloud/v2/pagination"
 
+	"github.com/gostree/gostree/internal/osauth"
+	"github.com/gostree/gostree/internal/retry"
 	"github.com/gostree/gostree/ostree/store"
 )
 
@@ -45,10 +47,20 @@ type ObjectInfo struct {
 
 // Store is a WriteStore over a Swift container, optionally under a prefix
 // ("repos/os/"), authenticated with a Keystone token (the service client's).
+//
+// Requests that fail transiently (connection refused or reset, a response
+// cut short, HTTP 408, 429, 500, 502, 503, 504: osauth.IsRetryable) are
+// repeated under Retry: Open, Stat, each page of List, Remove (a repeated
+// DELETE finding nothing is done), CreateContainer and SetPublic. A read
+// cut mid-way is resumed with a Range request (If-Match the first
+// response's ETag, so a replaced object is not spliced). Put is not
+// repeated here: its caller owns the source and retries (Push does).
 type Store struct {
 	c         *gophercloud.ServiceClient
 	container string
 	prefix    string // "" or ending in "/"
+	// Retry bounds the retries (zero: retry.Default).
+	Retry retry.Policy
 }
 
 var _ WriteStore = (*Store)(nil)
@@ -121,11 +133,33 @@ func (s *Store) Open(ctx context.Context, p string) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := objects.Download(ctx, s.c, s.container, name, nil)
-	if r.Err != nil {
-		return nil, classify("open", p, r.Err)
+	var r objects.DownloadResult
+	err = s.do(ctx, "open", p, func(ctx context.Context) error {
+		r = objects.Download(ctx, s.c, s.container, name, nil)
+		return r.Err
+	})
+	if err != nil {
+		return nil, err
 	}
-	return newVerifyingBody(p, r.Body, r.Header), nil
+	etag := r.Header.Get("Etag")
+	reopen := func(ctx context.Context, off int64) (io.ReadCloser, error) {
+		r := objects.Download(ctx, s.c, s.container, name, objects.DownloadOpts{Range: fmt.Sprintf("bytes=%d-", off), IfMatch: etag})
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		status := http.StatusOK // gophercloud does not say; only a 206 has a Content-Range
+		if r.Header.Get("Content-Range") != "" {
+			status = http.StatusPartialContent
+		}
+		return checkRange(r.Body, status, r.Header.Get("Content-Range"), off)
+	}
+	return newVerifyingBody(p, newResumingBody(ctx, p, r.Body, reopen, s.Retry), r.Header), nil
+}
+
+// do runs fn under the store's retry policy and classifies its error.
+func (s *Store) do(ctx context.Context, op, p string, fn func(ctx context.Context) error) error {
+	err := retry.Do(ctx, s.Retry, osauth.IsRetryable, fn)
+	return classify(op, p, err)
 }
 
 // Stat implements store.Store.
@@ -134,9 +168,14 @@ func (s *Store) Stat(ctx context.Context, p string) (store.Info, error) {
 	if err != nil {
 		return store.Info{}, err
 	}
-	h, err := objects.Get(ctx, s.c, s.container, name, nil).Extract()
+	var h *objects.GetHeader
+	err = s.do(ctx, "stat", p, func(ctx context.Context) error {
+		var err error
+		h, err = objects.Get(ctx, s.c, s.container, name, nil).Extract()
+		return err
+	})
 	if err != nil {
-		return store.Info{}, classify("stat", p, err)
+		return store.Info{}, err
 	}
 	return store.Info{Size: h.ContentLength, ModTime: h.LastModified}, nil
 }
@@ -179,13 +218,29 @@ func (s *Store) Put(ctx context.Context, p string, r io.ReadSeeker, size int64) 
 	return nil
 }
 
-// List implements WriteStore; it pages through the container listing.
+// List implements WriteStore; it pages through the container listing,
+// each page (up to 10000 names) retried on its own.
 func (s *Store) List(ctx context.Context, prefix string, fn func(ObjectInfo) error) error {
-	opts := objects.ListOpts{Prefix: s.prefix + prefix, Limit: 10000}
-	err := objects.List(s.c, s.container, opts).EachPage(ctx, func(ctx context.Context, page pagination.Page) (bool, error) {
-		infos, err := objects.ExtractInfo(page)
+	marker := ""
+	for {
+		var infos []objects.Object
+		err := retry.Do(ctx, s.Retry, osauth.IsRetryable, func(ctx context.Context) error {
+			opts := objects.ListOpts{Prefix: s.prefix + prefix, Limit: 10000, Marker: marker}
+			infos = nil
+			return objects.List(s.c, s.container, opts).EachPage(ctx, func(ctx context.Context, page pagination.Page) (bool, error) {
+				var err error
+				infos, err = objects.ExtractInfo(page)
+				return false, err // one page per request
+			})
+		})
 		if err != nil {
-			return false, err
+			if gophercloud.ResponseCodeIs(err, http.StatusNotFound) {
+				return nil // no container: nothing in it
+			}
+			return classify("list", prefix, err)
+		}
+		if len(infos) == 0 {
+			return nil
 		}
 		for _, o := range infos {
 			if o.Subdir != "" {
@@ -193,22 +248,11 @@ func (s *Store) List(ctx context.Context, prefix string, fn func(ObjectInfo) err
 			}
 			rel := strings.TrimPrefix(o.Name, s.prefix)
 			if err := fn(ObjectInfo{Path: rel, Size: o.Bytes, MD5: o.Hash, ModTime: o.LastModified}); err != nil {
-				return false, err
+				return err
 			}
 		}
-		return true, nil
-	})
-	if err != nil {
-		var se *store.Error
-		if errors.As(err, &se) {
-			return err
-		}
-		if gophercloud.ResponseCodeIs(err, http.StatusNotFound) {
-			return nil // no container: nothing in it
-		}
-		return classify("list", prefix, err)
+		marker = infos[len(infos)-1].Name
 	}
-	return nil
 }
 
 // Remove implements WriteStore.
@@ -217,20 +261,21 @@ func (s *Store) Remove(ctx context.Context, p string) error {
 	if err != nil {
 		return err
 	}
-	_, err = objects.Delete(ctx, s.c, s.container, name, nil).Extract()
-	if err != nil && !gophercloud.ResponseCodeIs(err, http.StatusNotFound) {
-		return classify("remove", p, err)
-	}
-	return nil
+	return s.do(ctx, "remove", p, func(ctx context.Context) error {
+		_, err := objects.Delete(ctx, s.c, s.container, name, nil).Extract()
+		if gophercloud.ResponseCodeIs(err, http.StatusNotFound) {
+			return nil // already gone, perhaps by an attempt whose answer was lost
+		}
+		return err
+	})
 }
 
 // CreateContainer creates the container if it does not exist.
 func (s *Store) CreateContainer(ctx context.Context) error {
-	_, err := containers.Create(ctx, s.c, s.container, nil).Extract()
-	if err != nil {
-		return classify("create container", s.container, err)
-	}
-	return nil
+	return s.do(ctx, "create container", s.container, func(ctx context.Context) error {
+		_, err := containers.Create(ctx, s.c, s.container, nil).Extract()
+		return err
+	})
 }
 
 // PublicRead is the container ACL that lets anyone read objects and list
@@ -243,23 +288,27 @@ func (s *Store) SetPublic(ctx context.Context, on bool) error {
 	if on {
 		acl = PublicRead
 	}
-	_, err := containers.Update(ctx, s.c, s.container, containers.UpdateOpts{ContainerRead: &acl}).Extract()
-	if err != nil {
-		return classify("set read ACL of", s.container, err)
-	}
-	return nil
+	return s.do(ctx, "set read ACL of", s.container, func(ctx context.Context) error {
+		_, err := containers.Update(ctx, s.c, s.container, containers.UpdateOpts{ContainerRead: &acl}).Extract()
+		return err
+	})
 }
 
 // classify turns a gophercloud error into a *store.Error: a missing object
-// gives fs.ErrNotExist; 408, 429 and 5xx and network failures are
-// retryable; 401/403 say access was denied.
+// gives fs.ErrNotExist; transient failures (osauth.IsRetryable: 408, 429,
+// 5xx, network failures) are retryable; 401/403 say access was denied.
+// After retries were used up, the message says so.
 func classify(op, p string, err error) error {
 	if err == nil {
 		return nil
 	}
-	e := &store.Error{Op: op, Path: p, Err: err}
+	var se *store.Error
+	if errors.As(err, &se) && !errors.As(err, new(*retry.GaveUpError)) {
+		return err
+	}
+	e := &store.Error{Op: op, Path: p, Err: err, Retryable: osauth.IsRetryable(err)}
 	var ue gophercloud.ErrUnexpectedResponseCode
-	var ne net.Error
+	var reauth *gophercloud.ErrUnableToReauthenticate
 	switch {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 	case errors.As(err, &ue):
@@ -270,14 +319,113 @@ func classify(op, p string, err error) error {
 			return store.NotFound(op, p)
 		case ue.Actual == http.StatusUnauthorized || ue.Actual == http.StatusForbidden:
 			e.Err = fmt.Errorf("access denied (credentials, role or container ACL): %w", e.Err)
-		case ue.Actual == http.StatusRequestTimeout || ue.Actual == http.StatusTooManyRequests || ue.Actual >= 500:
-			e.Retryable = true
+		case e.Retryable:
+			e.Err = fmt.Errorf("Swift unavailable: %w", e.Err)
 		}
-	case errors.As(err, &ne), errors.Is(err, io.ErrUnexpectedEOF):
-		e.Retryable = true
+	case errors.As(err, &reauth):
+		e.Err = fmt.Errorf("re-authenticating to Keystone failed: %w", reauth.ErrReauth)
+	case e.Retryable:
+		e.Err = fmt.Errorf("Swift unavailable: %w", err)
+	}
+	var g *retry.GaveUpError
+	if errors.As(err, &g) {
+		e.Err = fmt.Errorf("%w (gave up after %d attempts)", e.Err, g.Attempts)
 	}
 	return e
 }
+
+// checkRange accepts the answer to a Range request from off: 206 from off.
+func checkRange(body io.ReadCloser, status int, contentRange string, off int64) (io.ReadCloser, error) {
+	if status == http.StatusPartialContent {
+		if start, ok := rangeStart(contentRange); ok && start == off {
+			return body, nil
+		}
+	}
+	body.Close()
+	return nil, fmt.Errorf("resuming at byte %d: got HTTP %d, Content-Range %q", off, status, contentRange)
+}
+
+func rangeStart(cr string) (int64, bool) {
+	rest, ok := strings.CutPrefix(cr, "bytes ")
+	if !ok {
+		return 0, false
+	}
+	first, _, ok := strings.Cut(rest, "-")
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(first, 10, 64)
+	return n, err == nil && n >= 0
+}
+
+// resumingBody reads a response body and, when the transfer breaks off,
+// resumes it from where it stopped with reopen, under a retry policy.
+type resumingBody struct {
+	ctx    context.Context
+	path   string
+	rc     io.ReadCloser
+	reopen func(ctx context.Context, off int64) (io.ReadCloser, error)
+	policy retry.Policy
+	off    int64
+	tries  int
+}
+
+func newResumingBody(ctx context.Context, p string, rc io.ReadCloser, reopen func(context.Context, int64) (io.ReadCloser, error), policy retry.Policy) io.ReadCloser {
+	return &resumingBody{ctx: ctx, path: p, rc: rc, reopen: reopen, policy: policy}
+}
+
+func (b *resumingBody) Read(p []byte) (int, error) {
+	for {
+		if b.rc == nil {
+			return 0, errors.New("read after close")
+		}
+		n, err := b.rc.Read(p)
+		b.off += int64(n)
+		if err == nil || err == io.EOF || n > 0 {
+			if err != nil && err != io.EOF {
+				err = nil // report it on the next Read, after resuming
+			}
+			return n, err
+		}
+		if !transient(err) || b.ctx.Err() != nil || b.tries >= b.policy.Attempts()-1 {
+			return 0, classify("read", b.path, err)
+		}
+		b.rc.Close()
+		b.rc = io.NopCloser(strings.NewReader("")) // until reopened
+		b.tries++
+		if werr := b.policy.Wait(b.ctx, b.tries); werr != nil {
+			return 0, classify("read", b.path, werr)
+		}
+		rc, rerr := b.reopen(b.ctx, b.off)
+		if rerr != nil {
+			if transient(rerr) && b.tries < b.policy.Attempts()-1 {
+				b.rc = errReader{rerr}
+				continue
+			}
+			return 0, classify("read", b.path, fmt.Errorf("%w (after %w)", rerr, err))
+		}
+		b.rc = rc
+	}
+}
+
+func (b *resumingBody) Close() error {
+	if b.rc == nil {
+		return nil
+	}
+	err := b.rc.Close()
+	b.rc = nil
+	return err
+}
+
+// transient reports whether err, from gophercloud, net/http or a store, is
+// worth retrying.
+func transient(err error) bool { return store.IsRetryable(err) || osauth.IsRetryable(err) }
+
+// errReader fails every Read with err (a failed reopen, retried by the next Read).
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
+func (e errReader) Close() error             { return nil }
 
 // redactURL drops a query string (TempURL signatures) from u.
 func redactURL(u string) string {

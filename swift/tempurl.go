@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gostree/gostree/internal/osauth"
+	"github.com/gostree/gostree/internal/retry"
 	"github.com/gostree/gostree/ostree/store"
 )
 
@@ -111,12 +113,16 @@ func (s Signer) PrefixURL(container, prefix string, expires time.Time) (string, 
 
 // TempURLStore reads a repository in a container through TempURLs it
 // signs itself per request: no Keystone token is needed, only the key.
+// Transient failures are retried under Retry and a read cut mid-way is
+// resumed with a Range request, as Store does.
 type TempURLStore struct {
 	signer    Signer
 	container string
 	prefix    string
 	ttl       time.Duration
 	client    *http.Client
+	// Retry bounds the retries (zero: retry.Default).
+	Retry retry.Policy
 }
 
 var _ store.Store = (*TempURLStore)(nil)
@@ -147,7 +153,26 @@ func NewTempURLStore(signer Signer, container, prefix string, ttl time.Duration,
 	return &TempURLStore{signer: signer, container: container, prefix: p, ttl: ttl, client: client}, nil
 }
 
-func (t *TempURLStore) do(ctx context.Context, op, method, p string) (*http.Response, error) {
+// do sends the request, retrying transient failures.
+func (t *TempURLStore) do(ctx context.Context, op, method, p string, h http.Header) (*http.Response, error) {
+	var resp *http.Response
+	err := retry.Do(ctx, t.Retry, store.IsRetryable, func(ctx context.Context) error {
+		var err error
+		resp, err = t.once(ctx, op, method, p, h)
+		return err
+	})
+	var g *retry.GaveUpError
+	if errors.As(err, &g) {
+		var se *store.Error
+		if errors.As(err, &se) {
+			se.Err = fmt.Errorf("%w (gave up after %d attempts)", se.Err, g.Attempts)
+			return nil, se
+		}
+	}
+	return resp, err
+}
+
+func (t *TempURLStore) once(ctx context.Context, op, method, p string, h http.Header) (*http.Response, error) {
 	c, err := store.CleanPath(p)
 	if err != nil {
 		return nil, &store.Error{Op: op, Path: p, Err: err}
@@ -161,11 +186,23 @@ func (t *TempURLStore) do(ctx context.Context, op, method, p string) (*http.Resp
 	if err != nil {
 		return nil, &store.Error{Op: op, Path: p, Err: err}
 	}
+	for k, v := range h {
+		req.Header[k] = v
+	}
 	resp, err := t.client.Do(req)
 	if err != nil {
-		return nil, classify(op, p, errors.Unwrap(err)) // *url.Error carries the signed URL: drop it
+		// *url.Error carries the signed URL: drop it, keep what failed.
+		inner := errors.Unwrap(err)
+		if inner == nil {
+			inner = err
+		}
+		e := &store.Error{Op: op, Path: p, Err: fmt.Errorf("%s %s: %w", method, redactURL(u), inner), Retryable: osauth.IsRetryable(err) && ctx.Err() == nil}
+		if e.Retryable {
+			e.Err = fmt.Errorf("Swift unavailable: %w", e.Err)
+		}
+		return nil, e
 	}
-	if resp.StatusCode == http.StatusOK {
+	if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusPartialContent && h.Get("Range") != "" {
 		return resp, nil
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
@@ -176,24 +213,38 @@ func (t *TempURLStore) do(ctx context.Context, op, method, p string) (*http.Resp
 		return nil, store.NotFound(op, p)
 	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
 		e.Err = errors.New("TempURL refused: wrong key or digest, expired, or not allowed by the cluster")
-	case resp.StatusCode == http.StatusRequestTimeout || resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
+	case resp.StatusCode == http.StatusRequestTimeout || resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500 && resp.StatusCode != http.StatusNotImplemented:
 		e.Retryable = true
+		e.Err = errors.New("Swift unavailable")
 	}
 	return nil, e
 }
 
 // Open implements store.Store.
 func (t *TempURLStore) Open(ctx context.Context, p string) (io.ReadCloser, error) {
-	resp, err := t.do(ctx, "open", http.MethodGet, p)
+	resp, err := t.do(ctx, "open", http.MethodGet, p, nil)
 	if err != nil {
 		return nil, err
 	}
-	return newVerifyingBody(p, resp.Body, resp.Header), nil
+	h := http.Header{}
+	if etag := resp.Header.Get("Etag"); etag != "" {
+		h.Set("If-Match", etag)
+	}
+	reopen := func(ctx context.Context, off int64) (io.ReadCloser, error) {
+		h := h.Clone()
+		h.Set("Range", fmt.Sprintf("bytes=%d-", off))
+		r, err := t.once(ctx, "read", http.MethodGet, p, h)
+		if err != nil {
+			return nil, err
+		}
+		return checkRange(r.Body, r.StatusCode, r.Header.Get("Content-Range"), off)
+	}
+	return newVerifyingBody(p, newResumingBody(ctx, p, resp.Body, reopen, t.Retry), resp.Header), nil
 }
 
 // Stat implements store.Store.
 func (t *TempURLStore) Stat(ctx context.Context, p string) (store.Info, error) {
-	resp, err := t.do(ctx, "stat", http.MethodHead, p)
+	resp, err := t.do(ctx, "stat", http.MethodHead, p, nil)
 	if err != nil {
 		return store.Info{}, err
 	}

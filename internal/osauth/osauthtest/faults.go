@@ -22,6 +22,9 @@ const (
 	// then closes the client's connection instead of answering: the
 	// client cannot know whether its request took effect.
 	ForwardThenReset
+	// CutBody forwards the request and passes on the response's headers
+	// and the first half of its body, then closes the connection.
+	CutBody
 )
 
 // FaultProxy is a reverse proxy on 127.0.0.1 in front of a real service
@@ -106,7 +109,7 @@ func (p *FaultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer resp.Body.Close()
-	if fail { // ForwardThenReset: the service did it; the client never hears
+	if fail && fault == ForwardThenReset { // the service did it; the client never hears
 		io.Copy(io.Discard, resp.Body)
 		reset(w)
 		return
@@ -115,6 +118,12 @@ func (p *FaultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header()[k] = v
 	}
 	w.WriteHeader(resp.StatusCode)
+	if fail { // CutBody
+		io.CopyN(w, resp.Body, max(resp.ContentLength/2, 0))
+		w.(http.Flusher).Flush()
+		reset(w)
+		return
+	}
 	io.Copy(w, resp.Body)
 }
 
