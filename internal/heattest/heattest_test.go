@@ -3,6 +3,7 @@ package heattest_test
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack/objectstorage/v1/containers"
 
+	"github.com/gostree/gostree/heatmeta"
 	"github.com/gostree/gostree/internal/heattest"
 )
 
@@ -36,6 +38,11 @@ func TestLiveStackLifecycle(t *testing.T) {
 	occ, err := s.CollectConfig(ctx, heattest.ServerResource)
 	if err != nil || !strings.Contains(string(occ), `"metadata_url"`) {
 		t.Fatalf("os-collect-config %s, %v", occ, err)
+	}
+	cfg, err := s.AgentConfig(ctx, heattest.ServerResource, heatmeta.Config{HeatLocal: heatmeta.HeatLocalConfig{Path: []string{"/x"}}})
+	if err != nil || !slices.Contains(cfg.Collectors, heatmeta.SourceRequest) || !strings.Contains(cfg.Request.MetadataURL, "temp_url_sig=") ||
+		len(cfg.HeatLocal.Path) != 1 {
+		t.Fatalf("agent config %+v, %v", cfg.Collectors, err)
 	}
 
 	if err := s.Update(ctx, map[string]any{"ostree_commit": b}); err != nil {
