@@ -20,7 +20,19 @@
 // client never sees a ref whose objects are missing) and is resumable by
 // running it again; Prune deletes objects that nothing references, sparing
 // recent ones a concurrent push may still need. Both respect the
-// cluster's /info limits (GetLimits). The package logs nothing.
+// cluster's /info limits (GetLimits): Push checks every file's size
+// against max_file_size and every name against max_object_name_length
+// before it uploads anything, and refuses the push when one does not fit.
+// Files are never split into static large objects: an ostree object or
+// delta file above max_file_size (5 GiB by default) is an extreme case
+// (delta parts are bounded by --max-chunk-size), and an SLO's ETag is not
+// its content's MD5, which is how Store verifies every read.
+//
+// Transient failures (Swift or Keystone unreachable, connections reset,
+// HTTP 408, 429, 5xx) are retried with jittered exponential backoff a
+// bounded number of times, for every request that is safe to repeat (see
+// Store); errors wrap the last failure and say when the retries were used
+// up. The package logs nothing.
 //
 // Nothing read from Swift is trusted: Store checks length and ETag (MD5)
 // while streaming, and ostree verifies every object's checksum and the

@@ -124,6 +124,29 @@ func Push(ctx context.Context, repo *ostree.Repo, dst WriteStore, o PushOptions)
 	}
 	sort.Strings(rest)
 	sort.Strings(commits)
+	parts, supers, err := localDeltaFiles(repo.Path())
+	if err != nil {
+		return nil, err
+	}
+	// The cluster's limits, checked for every file before anything is
+	// uploaded: a push that cannot complete does not start.
+	for _, batch := range [][]string{rest, commits, parts, supers} {
+		for _, p := range batch {
+			fi, err := os.Stat(filepath.Join(repo.Path(), filepath.FromSlash(p)))
+			if err != nil {
+				return nil, fmt.Errorf("push: %w", err)
+			}
+			if err := up.check(p, fi.Size()); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for name := range refs {
+		if err := up.check("refs/heads/"+name, 0); err != nil {
+			return nil, err
+		}
+	}
+
 	for _, batch := range [][]string{rest, commits} {
 		if err := up.all(ctx, batch, o.Jobs); err != nil {
 			return nil, err
@@ -131,10 +154,6 @@ func Push(ctx context.Context, repo *ostree.Repo, dst WriteStore, o PushOptions)
 	}
 
 	// Static deltas: parts, then superblocks.
-	parts, supers, err := localDeltaFiles(repo.Path())
-	if err != nil {
-		return nil, err
-	}
 	before := up.uploaded.Load()
 	for _, batch := range [][]string{parts, supers} {
 		if err := up.all(ctx, batch, o.Jobs); err != nil {
@@ -429,10 +448,10 @@ func (u *uploader) file(ctx context.Context, p string) error {
 
 func (u *uploader) check(p string, size int64) error {
 	if size > u.limits.MaxFileSize {
-		return fmt.Errorf("push: %s is %d bytes, more than the cluster's max_file_size %d (large objects are not supported)", p, size, u.limits.MaxFileSize)
+		return fmt.Errorf("push: %s is %d bytes, more than the Swift cluster's max_file_size of %d bytes (/info); nothing was uploaded. gostree does not split files into static large objects: regenerate static deltas with a smaller --max-chunk-size, or raise max_file_size", p, size, u.limits.MaxFileSize)
 	}
 	if n := u.prefixLen + len(p); n > u.limits.MaxObjectNameLength {
-		return fmt.Errorf("push: object name for %s is %d bytes, more than the cluster's max_object_name_length %d", p, n, u.limits.MaxObjectNameLength)
+		return fmt.Errorf("push: object name for %s is %d bytes, more than the Swift cluster's max_object_name_length of %d (/info); nothing was uploaded: use a shorter --prefix", p, n, u.limits.MaxObjectNameLength)
 	}
 	return nil
 }

@@ -538,11 +538,26 @@ func TestPushRefusesWhatItCannotServe(t *testing.T) {
 	repoPath, _ := makeRepo(t)
 	repo := openRepo(t, repoPath)
 	st := e.container(t, "")
+	// The cluster's limits (/info of the real Swift, lowered here: Swift
+	// reads them from /etc/swift/swift.conf only) are checked for every
+	// file before the first upload.
 	small := e.limits
 	small.MaxFileSize = 1 << 20 // usr/big is 2 MiB
-	_, err := swift.Push(ctx, repo, st, swift.PushOptions{Limits: &small})
-	if err == nil || !strings.Contains(err.Error(), "max_file_size") {
-		t.Fatalf("push of an object above max_file_size: %v", err)
+	rec := newRecording(st)
+	_, err := swift.Push(ctx, repo, rec, swift.PushOptions{Limits: &small})
+	if err == nil || !strings.Contains(err.Error(), "max_file_size of 1048576") || !strings.Contains(err.Error(), ".filez is 20") || !strings.Contains(err.Error(), "nothing was uploaded") || len(rec.puts) != 0 {
+		t.Fatalf("push of an object above max_file_size: %v, %d uploads", err, len(rec.puts))
+	}
+	short := e.limits
+	short.MaxObjectNameLength = 60
+	long, err := swift.New(e.sc, st.Container(), "a/long/prefix/of/the/repository")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec = newRecording(long)
+	_, err = swift.Push(ctx, repo, rec, swift.PushOptions{Limits: &short})
+	if err == nil || !strings.Contains(err.Error(), "max_object_name_length of 60") || len(rec.puts) != 0 {
+		t.Fatalf("push of names above max_object_name_length: %v, %d uploads", err, len(rec.puts))
 	}
 	if _, err := swift.Push(ctx, repo, st, swift.PushOptions{Refs: []string{"no/such/ref"}}); err == nil || !strings.Contains(err.Error(), "no/such/ref") {
 		t.Fatalf("push of a missing ref: %v", err)

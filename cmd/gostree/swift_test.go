@@ -181,4 +181,17 @@ func TestSwiftBadInput(t *testing.T) {
 	if !strings.Contains(msg, "sha1") {
 		t.Fatalf("sha1 TempURL: %s", msg)
 	}
+
+	// An expired prefix TempURL as a remote: Swift refuses it (401), where
+	// a valid one reaches the (empty) container and finds nothing (404).
+	for _, tc := range []struct{ ttl, want string }{{"-1m", "HTTP 401"}, {"1h", "HTTP 404"}} {
+		u := strings.TrimSpace(gostree(t, "swift", "--container="+container, "url", "--temp-url", "--ttl="+tc.ttl))
+		client := filepath.Join(t.TempDir(), "client")
+		gostree(t, "init", "--repo="+client, "--mode=archive")
+		gostree(t, "--repo="+client, "remote", "add", "--no-gpg-verify", "sw", u)
+		msg = gostreeFails(t, "--repo="+client, "pull", "sw", "main")
+		if !strings.Contains(msg, tc.want) || strings.Contains(msg, vars["OS_SWIFT_TEMPURL_KEY"]) {
+			t.Fatalf("pull through a prefix TempURL with --ttl=%s: %s", tc.ttl, msg)
+		}
+	}
 }

@@ -32,6 +32,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
@@ -160,7 +161,10 @@ func New(ctx context.Context, o Options) (*Client, error) {
 	// long-running transfer.
 	if reauth := pc.ReauthFunc; reauth != nil {
 		pc.ReauthFunc = func(ctx context.Context) error {
-			return retry.Do(ctx, o.Retry, IsRetryable, reauth)
+			if err := retry.Do(ctx, o.Retry, IsRetryable, reauth); err != nil {
+				return fmt.Errorf("authenticating again to %s: %w", ao.IdentityEndpoint, describe(err))
+			}
+			return nil
 		}
 	}
 	return &Client{Provider: pc, Endpoint: eo, HTTP: hc}, nil
@@ -168,10 +172,19 @@ func New(ctx context.Context, o Options) (*Client, error) {
 
 // describe turns gophercloud's HTTP errors into short messages.
 func describe(err error) error {
-	if gophercloud.ResponseCodeIs(err, http.StatusUnauthorized) {
+	switch {
+	case gophercloud.ResponseCodeIs(err, http.StatusUnauthorized):
 		return fmt.Errorf("wrong credentials (HTTP 401): %w", ErrUnauthorized)
+	case gophercloud.ResponseCodeIs(err, http.StatusNotFound) && keystoneCouldNotFind(err):
+		// Keystone's answer for an application credential it does not know.
+		return fmt.Errorf("wrong credentials (HTTP 404: no such user or application credential): %w", ErrUnauthorized)
 	}
 	return err
+}
+
+func keystoneCouldNotFind(err error) bool {
+	var ue gophercloud.ErrUnexpectedResponseCode
+	return errors.As(err, &ue) && strings.Contains(string(ue.Body), "Could not find")
 }
 
 // ErrUnauthorized is wrapped by the error of New for rejected credentials.

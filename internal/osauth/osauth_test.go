@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/applicationcredentials"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/tokens"
@@ -99,7 +100,7 @@ func TestCloudsYAML(t *testing.T) {
 }
 
 func TestApplicationCredential(t *testing.T) {
-	osauthtest.Setup(t)
+	vars := osauthtest.Setup(t)
 	ctx := context.Background()
 	c := osauthtest.Client(t)
 	id, err := openstack.NewIdentityV3(c.Provider, c.Endpoint)
@@ -126,6 +127,35 @@ func TestApplicationCredential(t *testing.T) {
 		t.Fatal(err)
 	}
 	canList(t, ac2)
+
+	// Credentials that stop working while the client is in use (the
+	// application credential deleted: its tokens are revoked): the next
+	// request fails clearly, naming Keystone, not retried.
+	other, err := applicationcredentials.Create(ctx, id, user.ID, applicationcredentials.CreateOpts{Name: osauthtest.Name("gostree-ac")}).Extract()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("OS_APPLICATION_CREDENTIAL_ID", other.ID)
+	t.Setenv("OS_APPLICATION_CREDENTIAL_SECRET", other.Secret)
+	doomed, err := osauth.New(ctx, osauth.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := applicationcredentials.Delete(ctx, id, user.ID, other.ID).ExtractErr(); err != nil {
+		t.Fatal(err)
+	}
+	sc, err := openstack.NewObjectStorageV1(doomed.Provider, doomed.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = containers.List(sc, nil).AllPages(ctx)
+	var reauth *gophercloud.ErrUnableToReauthenticate
+	if !errors.As(err, &reauth) || !errors.Is(reauth.ErrReauth, osauth.ErrUnauthorized) || !strings.Contains(err.Error(), "wrong credentials") ||
+		!strings.Contains(err.Error(), vars["OS_AUTH_URL"]) || osauth.IsRetryable(err) || strings.Contains(err.Error(), other.Secret) {
+		t.Fatalf("request after the credential was deleted: %v", err)
+	}
+
+	t.Setenv("OS_APPLICATION_CREDENTIAL_ID", ac.ID)
 	t.Setenv("OS_APPLICATION_CREDENTIAL_SECRET", "wrong")
 	if _, err := osauth.New(ctx, osauth.Options{}); !errors.Is(err, osauth.ErrUnauthorized) {
 		t.Fatalf("wrong application credential secret: %v", err)
