@@ -160,26 +160,20 @@ func (t *Txn) applyDeltaPart(ctx context.Context, d *StaticDelta, i int, fetch D
 	if haveAll {
 		return 0, nil
 	}
-	var src io.Reader
 	var fetched int64
-	if p.Inline != nil {
-		src = bytes.NewReader(p.Inline)
-	} else {
+	open := func() (io.ReadCloser, error) {
+		if p.Inline != nil {
+			return io.NopCloser(bytes.NewReader(p.Inline)), nil
+		}
 		path := StaticDeltaPartPath(d.From, d.To, i)
 		rc, err := fetch(ctx, path)
 		if err != nil {
-			return 0, fmt.Errorf("fetching %s: %w", path, err)
+			return nil, fmt.Errorf("fetching %s: %w", path, err)
 		}
-		defer rc.Close()
-		src = rc
-		fetched = int64(p.Size)
+		fetched += int64(p.Size)
+		return rc, nil
 	}
-	file, err := readDeltaPart(src, p, t.stage)
-	if err != nil {
-		return 0, err
-	}
-	defer file.Close()
-	payload, err := decompressDeltaPartLimited(ctx, file.region(), t.stage, mem)
+	payload, err := fetchDeltaPayload(ctx, p, open, t.stage, mem)
 	if err != nil {
 		return 0, err
 	}

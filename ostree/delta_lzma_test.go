@@ -3,6 +3,7 @@ package ostree
 import (
 	"bytes"
 	"crypto/rand"
+	"io"
 	"os"
 	"os/exec"
 	"testing"
@@ -94,5 +95,62 @@ func TestXZDictSize(t *testing.T) {
 	}
 	if _, ok := xzDictSize([]byte("not xz at all, not xz at all")); ok {
 		t.Error("garbage accepted")
+	}
+}
+
+// TestXZDecodeSmallDictionary: streams much longer than their dictionary
+// (the ring wraps many times, matches and uncompressed chunks cross its
+// end) decode exactly, and several blocks reuse one ring.
+func TestXZDecodeSmallDictionary(t *testing.T) {
+	x, err := exec.LookPath("xz")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("xz not found")
+		}
+		t.Skip("xz not found")
+	}
+	in := lzmaTestInputs(t)
+	for name, data := range in {
+		for _, args := range [][]string{
+			{"--lzma2=preset=6,dict=4KiB"},
+			{"--lzma2=preset=9e,dict=64KiB"},
+			{"--lzma2=preset=1,dict=64KiB", "--block-size=100000"},
+		} {
+			cmd := exec.Command(x, append(append([]string{}, args...), "-c", "--check=crc64")...)
+			cmd.Stdin = bytes.NewReader(data)
+			stream, err := cmd.Output()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got bytes.Buffer
+			if err := xzDecodeFast(bytes.NewReader(stream), &got); err != nil {
+				t.Fatalf("%s %v: %v", name, args, err)
+			}
+			if !bytes.Equal(got.Bytes(), data) {
+				t.Fatalf("%s %v: decoded %d bytes that differ from the %d input bytes", name, args, got.Len(), len(data))
+			}
+		}
+	}
+}
+
+// BenchmarkXZDecodeFast decodes liblzma's output for libc (xz -8: 32 MiB
+// dictionary, as ostree's parts).
+func BenchmarkXZDecodeFast(b *testing.B) {
+	data := lzmaTestInputs(b)["libc"]
+	x, err := exec.LookPath("xz")
+	if data == nil || err != nil {
+		b.Skip("no libc or no xz")
+	}
+	cmd := exec.Command(x, "-8", "-c")
+	cmd.Stdin = bytes.NewReader(data)
+	stream, err := cmd.Output()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(data)))
+	for i := 0; i < b.N; i++ {
+		if err := xzDecodeFast(bytes.NewReader(stream), io.Discard); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"math/bits"
 	"os"
@@ -306,21 +307,128 @@ func readDeltaPart(rd io.Reader, want DeltaPart, dir string) (*spill, error) {
 	s := &spill{dir: dir, limit: deltaSpillLimit}
 	h := sha256.New()
 	n, err := io.Copy(io.MultiWriter(s, h), io.LimitReader(rd, int64(want.Size)+1))
+	if err == nil {
+		err = checkDeltaPart(n, h, want)
+	}
 	if err != nil {
 		s.Close()
 		return nil, err
 	}
+	return s, nil
+}
+
+// fetchDeltaPayload streams part want from open, decompressing it while
+// it arrives, into a payload buffer in dir (memory up to deltaSpillLimit,
+// then an unlinked file): the compressed part is never held. Its size and
+// SHA-256 are checked once the stream ends, before the payload is
+// returned (nothing is applied from an unverified part); when the part is
+// corrupt that is the error reported, whatever the decoder said. The xz
+// dictionary is taken from mem (see decompressDeltaPartLimited). Streams
+// the fast decoder does not support are fetched again and decoded by
+// decompressDeltaPartLimited after verification.
+func fetchDeltaPayload(ctx context.Context, want DeltaPart, open func() (io.ReadCloser, error), dir string, mem *semaphore.Weighted) (*spill, error) {
+	rc, err := open()
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	h := sha256.New()
+	cr := &countReader{r: io.TeeReader(io.LimitReader(rc, int64(want.Size)+1), h)}
+	br := bufio.NewReaderSize(cr, 64<<10)
+	out := &spill{dir: dir, limit: deltaSpillLimit}
+	decErr := decodeDeltaPartStream(ctx, br, out, mem)
+	// The rest of the stream (the xz index and footer, or whatever follows
+	// where decoding stopped) still counts for the size and checksum.
+	if _, err := io.Copy(io.Discard, br); err != nil {
+		out.Close()
+		return nil, err
+	}
+	if err := checkDeltaPart(cr.n, h, want); err != nil {
+		out.Close()
+		return nil, err
+	}
+	if errors.Is(decErr, errXZUnsupported) {
+		out.Close()
+		return refetchDeltaPayload(ctx, want, open, dir, mem)
+	}
+	if decErr != nil {
+		out.Close()
+		return nil, decErr
+	}
+	return out, nil
+}
+
+// decodeDeltaPartStream decompresses a part file read from br into out.
+func decodeDeltaPartStream(ctx context.Context, br *bufio.Reader, out io.Writer, mem *semaphore.Weighted) error {
+	c, err := br.ReadByte()
+	if err == io.EOF {
+		return deltaErr("empty part file")
+	}
+	if err != nil {
+		return err
+	}
+	switch c {
+	case deltaCompNone:
+		_, err := io.Copy(out, br)
+		return err
+	case deltaCompXZ:
+		if mem != nil {
+			head, _ := br.Peek(64)
+			need := xzDecodeBudget(head)
+			if err := mem.Acquire(ctx, need); err != nil {
+				return err
+			}
+			defer mem.Release(need)
+		}
+		if err := xzDecodeFast(br, out); err != nil {
+			if errors.Is(err, errXZUnsupported) {
+				return err
+			}
+			return deltaErr("part: xz: %v", err)
+		}
+		return nil
+	default:
+		return deltaErr("part: unknown compression type 0x%02x", c)
+	}
+}
+
+// refetchDeltaPayload fetches a part again into a spill buffer, verifies
+// it, and decompresses it (with ulikunitz/xz when the fast decoder cannot).
+func refetchDeltaPayload(ctx context.Context, want DeltaPart, open func() (io.ReadCloser, error), dir string, mem *semaphore.Weighted) (*spill, error) {
+	rc, err := open()
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	file, err := readDeltaPart(rc, want, dir)
+	if err != nil {
+		return nil, err
+	}
+	defer file.Close()
+	return decompressDeltaPartLimited(ctx, file.region(), dir, mem)
+}
+
+// checkDeltaPart checks the size and SHA-256 of a part file read whole.
+func checkDeltaPart(n int64, h hash.Hash, want DeltaPart) error {
 	if uint64(n) != want.Size {
-		s.Close()
-		return nil, deltaErr("part is %d bytes, the superblock says %d", n, want.Size)
+		return deltaErr("part is %d bytes, the superblock says %d", n, want.Size)
 	}
 	var got Checksum
 	h.Sum(got[:0])
 	if got != want.Checksum {
-		s.Close()
-		return nil, deltaErr("part checksum mismatch: expected %s, got %s", want.Checksum, got)
+		return deltaErr("part checksum mismatch: expected %s, got %s", want.Checksum, got)
 	}
-	return s, nil
+	return nil
+}
+
+// xzDecodeBudget is how much of the decode memory budget decoding an xz
+// stream starting with head takes: its dictionary, at most all of it.
+func xzDecodeBudget(head []byte) int64 {
+	need, ok := xzDictSize(head)
+	if !ok || need > deltaDecodeMemory {
+		need = deltaDecodeMemory
+	}
+	return need
 }
 
 // xzDictSize returns the LZMA2 dictionary size an xz stream declares in
@@ -391,10 +499,7 @@ func decompressDeltaPartLimited(ctx context.Context, part region, dir string, me
 		if mem != nil {
 			var head [64]byte
 			n, _ := body.ReadAt(head[:], 0)
-			need, ok := xzDictSize(head[:n])
-			if !ok || need > deltaDecodeMemory {
-				need = deltaDecodeMemory
-			}
+			need := xzDecodeBudget(head[:n])
 			if err := mem.Acquire(ctx, need); err != nil {
 				return nil, err
 			}

@@ -163,60 +163,159 @@ func (z *lzmaDec) reset() {
 	z.rep = [4]uint32{}
 }
 
-// xzWindow holds decoded data: everything since the last flush, of which
-// the last dict bytes serve as the LZMA dictionary.
+// xzWindow is the LZMA dictionary: a ring buffer of the block's
+// dictionary size (decoded bytes are written out as the ring wraps and at
+// the end of every chunk). Large rings live outside the Go heap (see
+// allocWindow): their pages cost memory only once touched, so a part
+// smaller than its declared dictionary uses only its own size, and a
+// 32 MiB ring does not double the garbage collector's heap goal.
 type xzWindow struct {
-	buf   []byte
-	base  int64 // stream position of buf[0]
-	start int64 // stream position of the last dictionary reset
-	dict  int
+	buf   []byte // the ring; len(buf) is the dictionary size
+	pos   int    // where the next byte goes
+	flush int    // buf[flush:pos] is decoded but not yet written out
+	total int64  // bytes decoded in the block
+	start int64  // value of total at the last dictionary reset
 	out   io.Writer
 	check hash.Hash
-	flush int // bytes of buf already written out
+	free  func()
 }
 
-func (w *xzWindow) total() int64 { return w.base + int64(len(w.buf)) }
+// maxXZWindow bounds the ring whatever dictionary size a stream declares.
+const maxXZWindow = 1 << 30
 
-// emit writes out decoded bytes and slides the window when it is large.
+// reset prepares the window for a block with the given dictionary size,
+// reusing the ring when it is large enough.
+func (w *xzWindow) reset(size int) error {
+	if size < 4096 {
+		size = 4096 // LZMA2's smallest dictionary
+	}
+	if cap(w.buf) < size {
+		w.release()
+		b, free, err := allocWindow(size)
+		if err != nil {
+			return fmt.Errorf("xz: allocating a %d-byte dictionary: %w", size, err)
+		}
+		w.buf, w.free = b, free
+	}
+	w.buf = w.buf[:size]
+	w.pos, w.flush, w.total, w.start, w.check = 0, 0, 0, 0, nil
+	return nil
+}
+
+// release frees the ring.
+func (w *xzWindow) release() {
+	if w.free != nil {
+		w.free()
+	}
+	w.buf, w.free = nil, nil
+}
+
+// put appends one byte.
+func (w *xzWindow) put(b byte) error {
+	w.buf[w.pos] = b
+	w.pos++
+	w.total++
+	if w.pos == len(w.buf) {
+		return w.wrap()
+	}
+	return nil
+}
+
+// back returns the byte dist+1 positions before the next one.
+func (w *xzWindow) back(dist int) byte {
+	i := w.pos - dist - 1
+	if i < 0 {
+		i += len(w.buf)
+	}
+	return w.buf[i]
+}
+
+// copyMatch appends n bytes copied from dist+1 bytes back (the source may
+// overlap what is being written: it then repeats).
+func (w *xzWindow) copyMatch(dist, n int) error {
+	src := w.pos - dist - 1
+	if src < 0 {
+		src += len(w.buf)
+	}
+	for n > 0 {
+		k := min(n, len(w.buf)-w.pos, len(w.buf)-src, dist+1)
+		copy(w.buf[w.pos:w.pos+k], w.buf[src:src+k])
+		w.pos += k
+		w.total += int64(k)
+		n -= k
+		if src += k; src == len(w.buf) {
+			src = 0
+		}
+		if w.pos == len(w.buf) {
+			if err := w.wrap(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// readFrom appends n bytes read from r (an uncompressed chunk).
+func (w *xzWindow) readFrom(r io.Reader, n int) error {
+	for n > 0 {
+		k := min(n, len(w.buf)-w.pos)
+		if _, err := io.ReadFull(r, w.buf[w.pos:w.pos+k]); err != nil {
+			return err
+		}
+		w.pos += k
+		w.total += int64(k)
+		n -= k
+		if w.pos == len(w.buf) {
+			if err := w.wrap(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// wrap writes out the end of the ring and starts again at its beginning.
+func (w *xzWindow) wrap() error {
+	if err := w.emit(); err != nil {
+		return err
+	}
+	w.pos, w.flush = 0, 0
+	return nil
+}
+
+// emit writes out the decoded bytes not yet written.
 func (w *xzWindow) emit() error {
-	if w.flush < len(w.buf) {
-		p := w.buf[w.flush:]
+	if w.flush < w.pos {
+		p := w.buf[w.flush:w.pos]
 		if w.check != nil {
 			w.check.Write(p)
 		}
 		if _, err := w.out.Write(p); err != nil {
 			return err
 		}
-		w.flush = len(w.buf)
-	}
-	if len(w.buf) > 2*w.dict+(1<<21) {
-		keep := w.dict
-		drop := len(w.buf) - keep
-		copy(w.buf, w.buf[drop:])
-		w.buf = w.buf[:keep]
-		w.base += int64(drop)
-		w.flush = keep
+		w.flush = w.pos
 	}
 	return nil
 }
 
-// decodeLZMAChunk decodes u bytes from the compressed chunk in.
+// decodeChunk decodes u bytes from the compressed chunk in.
 func (z *lzmaDec) decodeChunk(w *xzWindow, in []byte, u int) error {
 	if err := z.rc.init(in); err != nil {
 		return err
 	}
 	d := &z.rc
-	end := len(w.buf) + u
+	end := w.total + int64(u)
 	pbMask := uint32(1)<<z.pb - 1
 	lpMask := uint32(1)<<z.lp - 1
-	for len(w.buf) < end {
-		total := w.total()
-		avail := min(total-w.start, int64(len(w.buf))) // usable history
+	size := int64(len(w.buf))
+	for w.total < end {
+		total := w.total
+		avail := min(total-w.start, size) // usable history
 		ps := uint32(total-w.start) & pbMask
 		if d.bit(&z.isMatch[z.state][ps]) == 0 {
 			var prev byte
 			if total > w.start {
-				prev = w.buf[len(w.buf)-1]
+				prev = w.back(0)
 			}
 			probs := z.lit[0x300*((uint32(total-w.start)&lpMask)<<z.lc+uint32(prev)>>(8-z.lc)):]
 			sym := uint32(1)
@@ -228,7 +327,7 @@ func (z *lzmaDec) decodeChunk(w *xzWindow, in []byte, u int) error {
 				if int64(z.rep[0]) >= avail {
 					return fmt.Errorf("xz: match distance out of range")
 				}
-				match := uint32(w.buf[len(w.buf)-int(z.rep[0])-1])
+				match := uint32(w.back(int(z.rep[0])))
 				offs := uint32(0x100)
 				for sym < 0x100 {
 					match <<= 1
@@ -242,7 +341,9 @@ func (z *lzmaDec) decodeChunk(w *xzWindow, in []byte, u int) error {
 					}
 				}
 			}
-			w.buf = append(w.buf, byte(sym))
+			if err := w.put(byte(sym)); err != nil {
+				return err
+			}
 			z.state = uint32(lzLitNext[z.state])
 			continue
 		}
@@ -275,7 +376,9 @@ func (z *lzmaDec) decodeChunk(w *xzWindow, in []byte, u int) error {
 					} else {
 						z.state = 11
 					}
-					w.buf = append(w.buf, w.buf[len(w.buf)-int(z.rep[0])-1])
+					if err := w.put(w.back(int(z.rep[0]))); err != nil {
+						return err
+					}
 					continue
 				}
 			} else {
@@ -302,16 +405,11 @@ func (z *lzmaDec) decodeChunk(w *xzWindow, in []byte, u int) error {
 		if dist >= avail || d.bad {
 			return fmt.Errorf("xz: match distance out of range")
 		}
-		if len(w.buf)+n > end {
+		if total+int64(n) > end {
 			return fmt.Errorf("xz: match crosses the end of an LZMA2 chunk")
 		}
-		src := len(w.buf) - int(dist) - 1
-		if int(dist)+1 >= n {
-			w.buf = append(w.buf, w.buf[src:src+n]...)
-		} else {
-			for i := 0; i < n; i++ {
-				w.buf = append(w.buf, w.buf[src+i])
-			}
+		if err := w.copyMatch(int(dist), n); err != nil {
+			return err
 		}
 	}
 	if d.bad {
@@ -345,6 +443,8 @@ func xzDecodeFast(r io.Reader, out io.Writer) error {
 	}
 	z := &lzmaDec{}
 	chunk := make([]byte, 1<<16)
+	win := xzWindow{out: out}
+	defer win.release()
 	for {
 		b0, err := br.ReadByte()
 		if err != nil {
@@ -382,7 +482,10 @@ func xzDecodeFast(r io.Reader, out io.Writer) error {
 		if !ok {
 			return errXZUnsupported
 		}
-		w := &xzWindow{out: out, dict: int(min(dictSize, 1<<30))}
+		if err := win.reset(int(min(dictSize, maxXZWindow))); err != nil {
+			return err
+		}
+		w := &win
 		if newCheck != nil {
 			w.check = newCheck()
 		}
@@ -404,15 +507,13 @@ func xzDecodeFast(r io.Reader, out io.Writer) error {
 					return fmt.Errorf("xz: LZMA2: %w", err)
 				}
 				if c == 1 {
-					w.start = w.total()
+					w.start = w.total
 					needDictReset = false
 				} else if needDictReset {
 					return fmt.Errorf("xz: LZMA2: missing dictionary reset")
 				}
 				n := int(binary.BigEndian.Uint16(sz[:2])) + 1
-				old := len(w.buf)
-				w.buf = append(w.buf, make([]byte, n)...)
-				if _, err := io.ReadFull(br, w.buf[old:]); err != nil {
+				if err := w.readFrom(br, n); err != nil {
 					return fmt.Errorf("xz: LZMA2: %w", err)
 				}
 				compressed += 2 + int64(n)
@@ -424,7 +525,7 @@ func xzDecodeFast(r io.Reader, out io.Writer) error {
 				csize := int(binary.BigEndian.Uint16(sz[2:4])) + 1
 				reset := (c >> 5) & 3
 				if reset == 3 {
-					w.start = w.total()
+					w.start = w.total
 					needDictReset = false
 				} else if needDictReset {
 					return fmt.Errorf("xz: LZMA2: missing dictionary reset")
