@@ -128,6 +128,9 @@ func New(ctx context.Context, o Options) (*Client, error) {
 		tlsCfg.RootCAs = pool
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone() // keeps ProxyFromEnvironment
+	// Swift pushes and pulls run dozens of requests at once: keep their
+	// connections (the default keeps 2 per host and reconnects for the rest).
+	tr.MaxIdleConnsPerHost = 64
 	if tlsCfg != nil {
 		tr.TLSClientConfig = tlsCfg
 	}

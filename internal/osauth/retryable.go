@@ -38,7 +38,7 @@ func IsRetryable(err error) bool {
 		return IsRetryable(reauth.ErrReauth)
 	}
 	var (
-		unknownCA *x509.UnknownAuthorityError
+		unknownCA x509.UnknownAuthorityError
 		hostname  x509.HostnameError
 		invalid   x509.CertificateInvalidError
 		verify    *tls.CertificateVerificationError
