@@ -22,7 +22,7 @@ import (
 // deltaSpillLimit is how much of a part (compressed or not) is kept in
 // memory; beyond it the data goes to an unlinked temporary file, so
 // applying a delta needs bounded memory whatever the part sizes.
-const deltaSpillLimit = 4 << 20
+const deltaSpillLimit = 1 << 20
 
 // deltaDecodeMemory bounds the xz dictionaries of the parts decoded at
 // once by one apply.
