@@ -26,5 +26,12 @@
 // commit's signature (GPG or ed25519) against the keys configured for the
 // remote on the host, as any ostree pull does. Pinning an exact commit
 // also means a tampered repository can only fail the checksum checks, not
-// substitute other content. The package logs nothing.
+// substitute other content.
+//
+// Glance being unreachable or answering 408, 429 or 5xx is retried with
+// jittered exponential backoff, a bounded number of times (Client.Retry),
+// for every call that is safe to repeat; Publish is made safe to repeat
+// by choosing the image ID itself (see Client). IsRetryable tells a
+// caller whether a failure is worth trying again later. The package logs
+// nothing.
 package glance
