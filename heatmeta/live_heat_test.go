@@ -329,3 +329,90 @@ func TestLiveHeatTemplateRejectsBadCommit(t *testing.T) {
 		t.Fatalf("a ref as ostree_commit: %v", err)
 	}
 }
+
+// TestLiveHeatRollback: with rollback enabled (Heat's own default is off),
+// a failure signal makes Heat roll the update back, and the rollback is a
+// software deployment again: the old inputs under a new id, with
+// deploy_action CREATE and a signal URL of its own, listed next to the
+// failed one until the node signals it. The stack stays
+// ROLLBACK_IN_PROGRESS until then; an agent must answer it (the old
+// commit is the one it runs) for the rollback to complete.
+func TestLiveHeatRollback(t *testing.T) {
+	env := heattest.Open(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	tmpl, err := heattest.Template(heattest.DeployedServerTemplate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := strings.Repeat("a1", 32), strings.Repeat("b2", 32)
+	s, err := env.CreateStackOpts(ctx, "gostree-rb", tmpl, liveParams, heattest.StackOpts{Rollback: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	node := newLiveNode(t, ctx, s)
+	sig := &heatmeta.Signaller{HTTPClient: env.Client.HTTP, Attempts: 3, Backoff: 100 * time.Millisecond}
+	r, d := node.await(ctx, a)
+	if err := sig.Send(ctx, d.Signal, heatmeta.Outcome{Outputs: map[string]any{"booted_commit": a, "previous_commit": a}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := node.c.Commit(r); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Wait(ctx, heattest.CreateComplete); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := s.Update(ctx, map[string]any{"ostree_commit": b}); err != nil {
+		t.Fatal(err)
+	}
+	_, failed := node.await(ctx, b)
+	if err := sig.Send(ctx, failed.Signal, heatmeta.Outcome{StatusCode: 1, Outputs: map[string]any{"result": "rolled back to " + a}}); err != nil {
+		t.Fatal(err)
+	}
+	// The rollback's deployment: the old commit, a new id.
+	var rb *heatmeta.Desired
+	for range 120 {
+		r, err := node.c.Collect(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := r.Wanted()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, dr := range w.Deployments {
+			if dr.Desired != nil && dr.Desired.Commit.String() == a && dr.Desired.DeploymentID != d.DeploymentID {
+				rb = dr.Desired
+			}
+		}
+		if rb != nil {
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	if rb == nil {
+		t.Fatal("the rollback never showed up as a deployment")
+	}
+	if rb.Action != "CREATE" || rb.Signal.URL == failed.Signal.URL {
+		t.Errorf("rollback deployment: action %s, same signal URL as the failed one: %v", rb.Action, rb.Signal.URL == failed.Signal.URL)
+	}
+	if st, _, err := s.Status(ctx); err != nil || st != "ROLLBACK_IN_PROGRESS" {
+		t.Errorf("before the node answers the rollback the stack is %s (%v)", st, err)
+	}
+	if err := sig.Send(ctx, rb.Signal, heatmeta.Outcome{Outputs: map[string]any{"booted_commit": a, "previous_commit": a}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Wait(ctx, "ROLLBACK_COMPLETE"); err != nil {
+		t.Fatal(err)
+	}
+	// Afterwards only the rollback's deployment is left.
+	r, err = node.c.Collect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := r.Wanted()
+	if err != nil || len(w.Deployments) != 1 || w.Deployments[0].Desired == nil || w.Deployments[0].Desired.DeploymentID != rb.DeploymentID {
+		t.Fatalf("after the rollback: %+v %v", w, err)
+	}
+}

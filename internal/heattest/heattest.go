@@ -127,6 +127,11 @@ type StackOpts struct {
 	// TimeoutMinutes is Heat's stack timeout (default 10): deployments
 	// not signalled by then fail.
 	TimeoutMinutes int
+	// Rollback lets Heat roll a failed create or update back (the
+	// default, as for the openstack CLI, is to leave it FAILED). A rolled
+	// back software deployment comes back to the node as a new
+	// deployment of the old inputs, which Heat waits for like any other.
+	Rollback bool
 }
 
 // Stack is a stack made by CreateStack. It is deleted when the test ends.
@@ -160,7 +165,7 @@ func (e *Env) CreateStackOpts(ctx context.Context, name, templatePath string, pa
 		"template":         string(tmpl),
 		"parameters":       params,
 		"timeout_mins":     timeout,
-		"disable_rollback": true,
+		"disable_rollback": !o.Rollback,
 	}
 	if o.Environment != nil {
 		body["environment"] = o.Environment
