@@ -303,7 +303,10 @@ func (t *Txn) writeFileFromDisk(p string, fi *FileInfo) (Checksum, error) {
 			t.countSkipped()
 			return sum, err
 		}
-		return t.writeContent(fi, nil, &sum, true)
+		if err := t.checkWritable(fi); err != nil {
+			return sum, err
+		}
+		return t.writeMissingContent(fi, nil, &sum, true)
 	}
 	f, err := openRead(p)
 	if err != nil {
@@ -320,9 +323,12 @@ func (t *Txn) writeFileFromDisk(p string, fi *FileInfo) (Checksum, error) {
 			buf = make([]byte, 0, fi.Size+1)
 			*bp = buf
 		}
-		n, err := io.ReadFull(f, buf[:fi.Size+1])
-		if (err != io.ErrUnexpectedEOF && err != io.EOF) || int64(n) != fi.Size {
-			return Checksum{}, fmt.Errorf("file changed size while committing (read %d bytes, expected %d)", n, fi.Size)
+		// Exactly the size lstat gave: a file that shrank fails, one that
+		// grew since is committed as it was (no read to EOF, which costs a
+		// syscall per file).
+		n, err := io.ReadFull(f, buf[:fi.Size])
+		if err != nil && !(err == io.EOF && fi.Size == 0) {
+			return Checksum{}, fmt.Errorf("file changed size while committing (read %d bytes, expected %d): %w", n, fi.Size, err)
 		}
 		data = buf[:n]
 		h.Write(data)
@@ -336,15 +342,18 @@ func (t *Txn) writeFileFromDisk(p string, fi *FileInfo) (Checksum, error) {
 		t.countSkipped()
 		return sum, err
 	}
+	if err := t.checkWritable(fi); err != nil {
+		return sum, err
+	}
 	if data != nil {
-		return t.writeContent(fi, bytes.NewReader(data), &sum, true)
+		return t.writeMissingContent(fi, bytes.NewReader(data), &sum, true)
 	}
 	// A large file is read a second time and hashed again, in case it
 	// changed since the first pass.
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return sum, err
 	}
-	return t.writeContent(fi, f, &sum, false)
+	return t.writeMissingContent(fi, f, &sum, false)
 }
 
 // CommitOptions describes a commit object to write.

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -39,6 +40,12 @@ type Txn struct {
 	done    bool
 	Stats   TxnStats
 	statsMu sync.Mutex
+
+	// Owner of new files in the stage and the umask, when known
+	// (noteCreator).
+	creatorKnown   bool
+	umask          uint32
+	newUID, newGID uint32
 }
 
 // TxnStats counts what a transaction wrote.
@@ -73,7 +80,9 @@ func (r *Repo) Begin(ctx context.Context) (*Txn, error) {
 	if v, err := r.config.Int("core", "zlib-level", 6); err == nil && v >= 1 && v <= 9 {
 		level = int(v)
 	}
-	return &Txn{repo: r, stage: stage, lockF: lf, unlock: unlock, level: level, staged: map[ObjectName]struct{}{}}, nil
+	t := &Txn{repo: r, stage: stage, lockF: lf, unlock: unlock, level: level, staged: map[ObjectName]struct{}{}}
+	t.noteCreator()
+	return t, nil
 }
 
 // newStage creates a staging directory guarded by a lock file that is
@@ -300,11 +309,25 @@ func (t *Txn) writeContent(fi *FileInfo, content io.Reader, expected *Checksum, 
 		return t.writeContentUnknown(fi, content)
 	}
 	n := ObjectName{*expected, ObjFile}
-	ok, err := t.Has(n)
+	ok, err := t.repo.HasObject(n)
 	if err != nil {
 		return *expected, err
 	}
-	if ok || !t.markStaged(n) {
+	if ok {
+		if content != nil {
+			io.Copy(io.Discard, content) // keep streaming callers in step
+		}
+		t.countSkipped()
+		return *expected, nil
+	}
+	return t.writeMissingContent(fi, content, expected, trusted)
+}
+
+// writeMissingContent writes a content object the repository was just
+// found to lack (it may still be staged by this transaction).
+func (t *Txn) writeMissingContent(fi *FileInfo, content io.Reader, expected *Checksum, trusted bool) (Checksum, error) {
+	n := ObjectName{*expected, ObjFile}
+	if !t.markStaged(n) {
 		if content != nil {
 			io.Copy(io.Discard, content) // keep streaming callers in step
 		}
@@ -336,10 +359,18 @@ func (t *Txn) writeStaged(p string, fi *FileInfo, content io.Reader, expected *C
 		return nil
 	}
 	// Archive objects get their final mode now; other modes get theirs
-	// once the content is verified (applyFileMeta).
+	// once the content is verified (applyFileMeta), except content that is
+	// already verified (trusted) whose mode open(2) can set exactly: no
+	// setuid/setgid/sticky bit and none the umask would clear. That saves
+	// an fchmod per object.
 	perm := uint32(0o600)
+	modeSet := false
 	if t.repo.mode == ModeArchive {
 		perm = 0o644
+	} else if trusted {
+		if fp := t.objectPerm(fi); fp&0o7000 == 0 && t.creatorKnown && fp&t.umask == 0 {
+			perm, modeSet = fp, true
+		}
 	}
 	f, err := createExcl(p, perm)
 	if err != nil {
@@ -358,12 +389,56 @@ func (t *Txn) writeStaged(p string, fi *FileInfo, content io.Reader, expected *C
 		}
 	}
 	if err == nil && t.repo.mode != ModeArchive {
-		err = t.applyFileMeta(int(f), fi)
+		err = t.applyFileMeta(int(f), fi, modeSet)
 	}
 	if cerr := f.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("writing %s.file: %w", expected, cerr)
 	}
 	return err
+}
+
+// objectPerm returns the permission bits of a regular-file object of fi in
+// the repository's mode (archive objects are plain 0644 files).
+func (t *Txn) objectPerm(fi *FileInfo) uint32 {
+	switch t.repo.mode {
+	case ModeBare, ModeBareUserOnly:
+		return fi.Mode & 0o7777
+	case ModeBareUser:
+		if fi.IsRegular() {
+			return fi.Mode&0o775 | 0o400
+		}
+	}
+	return 0o644
+}
+
+// noteCreator records who owns the files the transaction creates in its
+// staging directory and the umask open(2) applies, so that fchown and
+// fchmod can be skipped when they would change nothing. Without the
+// information (no /proc) they are always called.
+func (t *Txn) noteCreator() {
+	var st unix.Stat_t
+	if unix.Stat(t.stage, &st) != nil {
+		return
+	}
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "Umask:"); ok {
+			m, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32)
+			if err != nil {
+				return
+			}
+			t.umask = uint32(m)
+			t.newUID, t.newGID = uint32(os.Geteuid()), uint32(os.Getegid())
+			if st.Mode&unix.S_ISGID != 0 {
+				t.newGID = st.Gid // new files take the directory's group
+			}
+			t.creatorKnown = true
+			return
+		}
+	}
 }
 
 // writeContentUnknown writes a regular-file object whose checksum is not
@@ -395,7 +470,7 @@ func (t *Txn) writeContentUnknown(fi *FileInfo, content io.Reader) (sum Checksum
 	}
 	p, err := t.stagePath(n)
 	if err == nil {
-		err = t.applyFileMeta(int(f.Fd()), fi)
+		err = t.applyFileMeta(int(f.Fd()), fi, false)
 	}
 	if err == nil {
 		err = f.Close()
@@ -509,19 +584,25 @@ func (t *Txn) writeObjectFile(f io.Writer, fi *FileInfo, content io.Reader, h io
 // applyFileMeta sets ownership, mode, xattrs and mtime of a staged
 // regular-file object. It runs only after the content is complete and
 // verified, so a setuid bit is never set on unverified data.
-func (t *Txn) applyFileMeta(fd int, fi *FileInfo) error {
+// modeSet says the file was created with its final mode; a new file's
+// owner is fchown'ed only when it differs from the creator's.
+func (t *Txn) applyFileMeta(fd int, fi *FileInfo, modeSet bool) error {
 	switch t.repo.mode {
 	case ModeArchive:
 		return unix.Fchmod(fd, 0o644)
 	case ModeBare:
-		if err := unix.Fchown(fd, int(fi.UID), int(fi.GID)); err != nil {
-			if errors.Is(err, unix.EPERM) {
-				return fmt.Errorf("a bare repository needs root to store files owned by %d:%d (use a bare-user repository): %w", fi.UID, fi.GID, err)
+		if !t.creatorKnown || fi.UID != t.newUID || fi.GID != t.newGID {
+			if err := unix.Fchown(fd, int(fi.UID), int(fi.GID)); err != nil {
+				if errors.Is(err, unix.EPERM) {
+					return fmt.Errorf("a bare repository needs root to store files owned by %d:%d (use a bare-user repository): %w", fi.UID, fi.GID, err)
+				}
+				return err
 			}
-			return err
 		}
-		if err := unix.Fchmod(fd, fi.Mode&0o7777); err != nil {
-			return err
+		if !modeSet {
+			if err := unix.Fchmod(fd, fi.Mode&0o7777); err != nil {
+				return err
+			}
 		}
 		for _, x := range fi.Xattrs {
 			if err := unix.Fsetxattr(fd, x.Name, x.Value, 0); err != nil {
@@ -532,16 +613,16 @@ func (t *Txn) applyFileMeta(fd int, fi *FileInfo) error {
 		if err := unix.Fsetxattr(fd, "user.ostreemeta", fi.BareUserMeta(), 0); err != nil {
 			return fmt.Errorf("setting user.ostreemeta (the filesystem must support user xattrs): %w", err)
 		}
-		mode := uint32(0o644)
-		if fi.IsRegular() {
-			mode = fi.Mode&0o775 | 0o400
-		}
-		if err := unix.Fchmod(fd, mode); err != nil {
-			return err
+		if !modeSet {
+			if err := unix.Fchmod(fd, t.objectPerm(fi)); err != nil {
+				return err
+			}
 		}
 	case ModeBareUserOnly:
-		if err := unix.Fchmod(fd, fi.Mode&0o7777); err != nil {
-			return err
+		if !modeSet {
+			if err := unix.Fchmod(fd, fi.Mode&0o7777); err != nil {
+				return err
+			}
 		}
 	}
 	return futimensZero(fd)
