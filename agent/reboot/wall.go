@@ -94,6 +94,9 @@ func ParseUtmp(b []byte) ([]UtmpEntry, error) {
 			Session: int32(le.Uint32(r[utOffSession:])),
 		}
 		sec, usec := int32(le.Uint32(r[utOffTvSec:])), int32(le.Uint32(r[utOffTvUsec:]))
+		if usec < 0 || usec >= 1000000 {
+			usec = 0 // not a valid tv_usec: keep the seconds only
+		}
 		if sec != 0 || usec != 0 {
 			e.Time = time.Unix(int64(sec), int64(usec)*1000).UTC()
 		}
