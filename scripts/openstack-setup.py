@@ -13,6 +13,10 @@ environment variables set by openstack-up.sh; secrets are never printed.
             waits (bounded) until heat-api answers an authenticated stack list,
             which travels api -> fake RPC -> engine; fails early when the
             process in PIDFILE exits
+  sqlite-autoincrement DB
+            gives every table of DB with an integer "id" primary key
+            AUTOINCREMENT, so sqlite never hands out a deleted row's id again
+            (MySQL and PostgreSQL never do; Heat relies on it)
   smoke     checks Keystone, Glance, Swift (TempURLs, public reads) and, when
             the catalog has it, Heat (a DeployedServer stack) as the user of the
             sourced openrc (scripts/openstack-smoke.sh)
@@ -154,6 +158,39 @@ def swift():
     tok, doc = token("demo", E["GOSTREE_OS_DEMO_PASSWORD"], "demo")
     url = E["GOSTREE_OS_SWIFT_URL"].replace("%(project_id)s", doc["project"]["id"])
     call("POST", url, tok, headers={"X-Account-Meta-Temp-URL-Key": E["GOSTREE_OS_TEMPURL_KEY"]})
+
+
+def sqlite_autoincrement():
+    """Rebuilds the tables whose primary key is an integer "id" with AUTOINCREMENT.
+
+    Without it sqlite reuses the id of the last row deleted. Heat deletes
+    resource_properties_data rows by ids it remembers; with the convergence engine a stale id
+    then deleted the properties of a resource updated a moment before, whose new row had been
+    given the same id (the stack answered 404 from then on)."""
+    import re
+    import sqlite3
+    db = sqlite3.connect(sys.argv[2], isolation_level=None)
+    db.execute("PRAGMA foreign_keys=OFF")
+    db.execute("BEGIN IMMEDIATE")
+    tables = db.execute("SELECT name, sql FROM sqlite_master WHERE type='table'").fetchall()
+    for name, sql in tables:
+        if "AUTOINCREMENT" in sql or not re.search(r'\bid INTEGER NOT NULL', sql) or "PRIMARY KEY (id)" not in sql:
+            continue
+        new = sql.replace("id INTEGER NOT NULL", "id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL", 1)
+        new = re.sub(r',\s*PRIMARY KEY \(id\)', '', new, count=1)
+        new = re.sub(r'^CREATE TABLE "?%s"?' % re.escape(name), 'CREATE TABLE "%s__autoinc"' % name, new, count=1)
+        indexes = [r[0] for r in db.execute(
+            "SELECT sql FROM sqlite_master WHERE type='index' AND tbl_name=? AND sql IS NOT NULL", (name,))]
+        db.execute(new)
+        db.execute('INSERT INTO "%s__autoinc" SELECT * FROM "%s"' % (name, name))
+        db.execute('DROP TABLE "%s"' % name)
+        db.execute('ALTER TABLE "%s__autoinc" RENAME TO "%s"' % (name, name))
+        for ix in indexes:
+            db.execute(ix)
+    db.execute("COMMIT")
+    bad = db.execute("PRAGMA integrity_check").fetchone()[0]
+    if bad != "ok":
+        sys.exit("%s: integrity check after the rebuild: %s" % (sys.argv[2], bad))
 
 
 def heat_ready():
@@ -318,4 +355,5 @@ def smoke():
 
 
 if __name__ == "__main__":
-    {"identity": identity, "swift": swift, "heat-ready": heat_ready, "smoke": smoke}[sys.argv[1]]()
+    {"identity": identity, "swift": swift, "heat-ready": heat_ready, "sqlite-autoincrement": sqlite_autoincrement,
+     "smoke": smoke}[sys.argv[1]]()
