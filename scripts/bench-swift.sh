@@ -10,9 +10,11 @@
 #   push1  gostree swift push --no-summary v1 into an empty container (objects/s)
 #   push2  gostree swift push main v1 afterwards (only v2's new objects; then the summary)
 #   pullS  gostree swift pull v1 with a token into a fresh bare repository
+#   pullT  gostree swift pull --temp-url v1 (a TempURL signed per request, no token)
 #   pullP  gostree pull v1 from the container as a public HTTP remote
 #   pullN  gostree pull v1 from nginx on 127.0.0.1 serving the same repository
-# and the ratios pullS/pullN and pullP/pullN. Output: a markdown table on stdout and in
+# and the ratios pullS/pullN, pullT/pullN and pullP/pullN. JOBS (unset: gostree's default) is
+# passed as --jobs to push and pull. Output: a markdown table on stdout and in
 # _build/bench-swift/results.md. Needs root (bare repositories), nginx and ostree.
 set -euo pipefail
 
@@ -30,8 +32,9 @@ die() { printf 'bench-swift: error: %s\n' "$*" >&2; exit 1; }
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 [ -x "$NGINX" ] || die "nginx not found: run scripts/deps.sh"
 mkdir -p "$work"
-GOSTREE=$work/gostree
-go build -o "$GOSTREE" ./cmd/gostree
+# GOSTREE_BIN: a gostree binary to measure instead of building the work tree's.
+GOSTREE=${GOSTREE_BIN:-$work/gostree}
+[ -n "${GOSTREE_BIN:-}" ] || go build -o "$GOSTREE" ./cmd/gostree
 
 repo=${BENCH_REPO:-$root/_build/bench-pull/www/repo}
 if ! ostree --repo="$repo" rev-parse main >/dev/null 2>&1 || ! ostree --repo="$repo" rev-parse v1 >/dev/null 2>&1; then
@@ -107,25 +110,28 @@ secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 best() { sort -g | head -n 1; }
 objects=$(ostree --repo="$repo" ls -R v1 | wc -l)
 
+pjobs=() ujobs=()
+if [ -n "${JOBS:-}" ]; then pjobs=(--jobs="$JOBS"); ujobs=(--jobs="$JOBS"); fi
 declare -A t=()
 for ((r = 1; r <= ROUNDS; r++)); do
   c=gostree-bench-$r-$$
   containers+=("$c")
-  a=$(date +%s.%N); "$GOSTREE" --repo="$repo" swift --container="$c" push --public --no-summary v1 >"$work/push1.log"; b=$(date +%s.%N)
+  a=$(date +%s.%N); "$GOSTREE" --repo="$repo" swift --container="$c" push "${ujobs[@]}" --public --no-summary v1 >"$work/push1.log"; b=$(date +%s.%N)
   t[push1]+="$(secs "$a" "$b") "
   n1=$(awk 'NR==1 {print $1}' "$work/push1.log")
-  a=$(date +%s.%N); "$GOSTREE" --repo="$repo" swift --container="$c" push main v1 >"$work/push2.log"; b=$(date +%s.%N)
+  a=$(date +%s.%N); "$GOSTREE" --repo="$repo" swift --container="$c" push "${ujobs[@]}" main v1 >"$work/push2.log"; b=$(date +%s.%N)
   t[push2]+="$(secs "$a" "$b") "
   n2=$(awk 'NR==1 {print $1}' "$work/push2.log")
   url=$("$GOSTREE" swift --container="$c" url)
-  for step in pullS pullP pullN; do
+  for step in pullS pullT pullP pullN; do
     client=$work/client-$step
     rm -rf "$client"
     "$GOSTREE" --repo="$client" init --mode=bare >/dev/null
     case $step in
-      pullS) cmd=("$GOSTREE" --repo="$client" swift --container="$c" pull v1) ;;
-      pullP) "$GOSTREE" --repo="$client" remote add --no-gpg-verify sw "$url"; cmd=("$GOSTREE" --repo="$client" pull sw v1) ;;
-      pullN) "$GOSTREE" --repo="$client" remote add --no-gpg-verify ng "http://127.0.0.1:$port/$(basename "$repo")"; cmd=("$GOSTREE" --repo="$client" pull ng v1) ;;
+      pullS) cmd=("$GOSTREE" --repo="$client" swift --container="$c" pull "${pjobs[@]}" v1) ;;
+      pullT) cmd=("$GOSTREE" --repo="$client" swift --container="$c" pull "${pjobs[@]}" --temp-url v1) ;;
+      pullP) "$GOSTREE" --repo="$client" remote add --no-gpg-verify sw "$url"; cmd=("$GOSTREE" --repo="$client" pull "${pjobs[@]}" sw v1) ;;
+      pullN) "$GOSTREE" --repo="$client" remote add --no-gpg-verify ng "http://127.0.0.1:$port/$(basename "$repo")"; cmd=("$GOSTREE" --repo="$client" pull "${pjobs[@]}" ng v1) ;;
     esac
     a=$(date +%s.%N); "${cmd[@]}" >"$work/$step.log"; b=$(date +%s.%N)
     t[$step]+="$(secs "$a" "$b") "
@@ -134,7 +140,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
   done
 done
 get() { tr ' ' '\n' <<<"${t[$1]}" | grep . | best; }
-p1=$(get push1) p2=$(get push2) ps=$(get pullS) pp=$(get pullP) pn=$(get pullN)
+p1=$(get push1) p2=$(get push2) ps=$(get pullS) pt=$(get pullT) pp=$(get pullP) pn=$(get pullN)
 rate() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.0f", (s > 0 ? n / s : 0) }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 {
@@ -142,9 +148,10 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
   echo "|---|---|---:|---:|---:|---:|"
   echo "| push1 | gostree swift push v1 into an empty container | $p1 | $n1 | $(rate "$n1" "$p1") | |"
   echo "| push2 | gostree swift push main (v1 -> v2) afterwards | $p2 | $n2 | $(rate "$n2" "$p2") | |"
-  echo "| pullS | gostree swift pull v1 (token) into a bare repository | $ps | | | $(ratio "$ps" "$pn") |"
-  echo "| pullP | gostree pull v1 from the public container (HTTP) | $pp | | | $(ratio "$pp" "$pn") |"
-  echo "| pullN | gostree pull v1 from nginx (same repository) | $pn | | | 1.00 |"
+  echo "| pullS | gostree swift pull v1 (token) into a bare repository | $ps | $n1 | $(rate "$n1" "$ps") | $(ratio "$ps" "$pn") |"
+  echo "| pullT | gostree swift pull --temp-url v1 (TempURLs) into a bare repository | $pt | $n1 | $(rate "$n1" "$pt") | $(ratio "$pt" "$pn") |"
+  echo "| pullP | gostree pull v1 from the public container (HTTP) | $pp | $n1 | $(rate "$n1" "$pp") | $(ratio "$pp" "$pn") |"
+  echo "| pullN | gostree pull v1 from nginx (same repository) | $pn | $n1 | $(rate "$n1" "$pn") | 1.00 |"
   echo
   echo "($objects paths in tree-v1; local Swift: one proxy, one device, one replica, 127.0.0.1)"
 } | tee "$work/results.md"

@@ -29,7 +29,8 @@ packages=(ostree nginx mmdebstrap attr gnupg xz-utils e2fsprogs ca-certificates 
 #   keystone, glance-api, swift-{proxy,account,container,object}, uwsgi-plugin-python3 (runs keystone),
 #   procps (ps, for openstack-down.sh)
 #   heat-common (heat-all: Heat's api, api-cfn and engine in one process, and heat-manage)
-openstack_packages=(keystone glance-api swift-proxy swift-account swift-container swift-object uwsgi-plugin-python3 procps heat-common)
+#   memcached (the Swift proxy's account/container info cache, as in any real deployment)
+openstack_packages=(keystone glance-api swift-proxy swift-account swift-container swift-object uwsgi-plugin-python3 procps heat-common memcached)
 # Opt-in, `scripts/deps.sh --vm`: the real-VM end-to-end test (`make e2e`, scripts/vm/, e2e/).
 #   qemu-system-x86 (TCG; no KVM needed), grub-pc-bin (GRUB for BIOS: i386-pc modules, boot.img),
 #   genisoimage (the config drive), fdisk (sfdisk: checks of the MBR); mmdebstrap (the guest's

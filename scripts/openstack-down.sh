@@ -29,7 +29,7 @@ members() { ps -eo pid=,pgid= | awk -v g="$1" '$2 == g { print $1 }'; } # pids i
 declare -A group=()
 if [ -d "$RUN" ]; then
   # heat stops first (it calls the others); then the services in reverse order of start.
-  for name in heat swift-proxy swift-object swift-container swift-account glance keystone; do
+  for name in heat swift-proxy swift-object swift-container swift-account glance keystone memcached; do
     f=$RUN/$name.pid
     [ -s "$f" ] || continue
     pid=$(cat "$f")
