@@ -22,47 +22,53 @@ var errXZUnsupported = errors.New("xz stream uses features the fast decoder does
 var crc64Table = crc64.MakeTable(crc64.ECMA)
 
 type xzRangeDec struct {
-	in   []byte
+	in   []byte // the chunk, then xzRangePad bytes of padding
 	pos  int
+	end  int // len of the chunk: reading beyond it means a truncated chunk
 	rng  uint32
 	code uint32
-	bad  bool
 }
 
+// xzRangePad is how far the range decoder may read past the end of a
+// chunk before the decoder notices (it checks once per symbol: a symbol
+// takes at most 48 bits, each reading at most one byte). The padding
+// spares a bounds check on every bit.
+const xzRangePad = 128
+
+// init starts decoding in, which must have xzRangePad bytes of capacity
+// after its end (they are zeroed).
 func (d *xzRangeDec) init(in []byte) error {
 	if len(in) < 5 || in[0] != 0 {
 		return fmt.Errorf("xz: bad range coder start")
 	}
-	d.in, d.pos, d.rng, d.bad = in, 5, 0xFFFFFFFF, false
+	d.end = len(in)
+	d.in = in[:len(in)+xzRangePad]
+	clear(d.in[d.end:])
+	d.pos, d.rng = 5, 0xFFFFFFFF
 	d.code = binary.BigEndian.Uint32(in[1:5])
 	return nil
 }
 
-func (d *xzRangeDec) next() byte {
-	if d.pos >= len(d.in) {
-		d.bad = true
-		return 0
-	}
-	b := d.in[d.pos]
-	d.pos++
-	return b
-}
+// overrun reports reading past the end of the chunk.
+func (d *xzRangeDec) overrun() bool { return d.pos > d.end }
 
 func (d *xzRangeDec) bit(p *lzProb) uint32 {
-	bound := (d.rng >> 11) * uint32(*p)
+	v := uint32(*p)
+	bound := (d.rng >> 11) * v
 	var b uint32
 	if d.code < bound {
 		d.rng = bound
-		*p += (lzBitModelTotal - *p) >> lzMoveBits
+		*p = lzProb(v + (lzBitModelTotal-v)>>lzMoveBits)
 	} else {
 		d.code -= bound
 		d.rng -= bound
-		*p -= *p >> lzMoveBits
+		*p = lzProb(v - v>>lzMoveBits)
 		b = 1
 	}
 	if d.rng < lzTop {
 		d.rng <<= 8
-		d.code = d.code<<8 | uint32(d.next())
+		d.code = d.code<<8 | uint32(d.in[d.pos])
+		d.pos++
 	}
 	return b
 }
@@ -77,7 +83,8 @@ func (d *xzRangeDec) direct(n int) uint32 {
 		res = res<<1 + (t + 1)
 		if d.rng < lzTop {
 			d.rng <<= 8
-			d.code = d.code<<8 | uint32(d.next())
+			d.code = d.code<<8 | uint32(d.in[d.pos])
+			d.pos++
 		}
 	}
 	return res
@@ -309,6 +316,9 @@ func (z *lzmaDec) decodeChunk(w *xzWindow, in []byte, u int) error {
 	lpMask := uint32(1)<<z.lp - 1
 	size := int64(len(w.buf))
 	for w.total < end {
+		if d.overrun() {
+			return fmt.Errorf("xz: LZMA2 chunk truncated")
+		}
 		total := w.total
 		avail := min(total-w.start, size) // usable history
 		ps := uint32(total-w.start) & pbMask
@@ -318,10 +328,31 @@ func (z *lzmaDec) decodeChunk(w *xzWindow, in []byte, u int) error {
 				prev = w.back(0)
 			}
 			probs := z.lit[0x300*((uint32(total-w.start)&lpMask)<<z.lc+uint32(prev)>>(8-z.lc)):]
+			// The literal loops are the hottest code: d.bit is written out
+			// in them, with the coder's state in locals.
 			sym := uint32(1)
+			rng, code, pos, in := d.rng, d.code, d.pos, d.in
+			probs = probs[:0x300]
 			if z.state < 7 {
 				for sym < 0x100 {
-					sym = sym<<1 | d.bit(&probs[sym])
+					p := &probs[sym]
+					v := uint32(*p)
+					bound := (rng >> 11) * v
+					if code < bound {
+						rng = bound
+						*p = lzProb(v + (lzBitModelTotal-v)>>lzMoveBits)
+						sym <<= 1
+					} else {
+						code -= bound
+						rng -= bound
+						*p = lzProb(v - v>>lzMoveBits)
+						sym = sym<<1 | 1
+					}
+					if rng < lzTop {
+						rng <<= 8
+						code = code<<8 | uint32(in[pos])
+						pos++
+					}
 				}
 			} else {
 				if int64(z.rep[0]) >= avail {
@@ -332,17 +363,36 @@ func (z *lzmaDec) decodeChunk(w *xzWindow, in []byte, u int) error {
 				for sym < 0x100 {
 					match <<= 1
 					mb := match & offs
-					b := d.bit(&probs[offs+mb+sym])
-					sym = sym<<1 | b
-					if b == 0 {
+					p := &probs[offs+mb+sym]
+					v := uint32(*p)
+					bound := (rng >> 11) * v
+					if code < bound {
+						rng = bound
+						*p = lzProb(v + (lzBitModelTotal-v)>>lzMoveBits)
+						sym <<= 1
 						offs &= ^mb
 					} else {
+						code -= bound
+						rng -= bound
+						*p = lzProb(v - v>>lzMoveBits)
+						sym = sym<<1 | 1
 						offs &= mb
+					}
+					if rng < lzTop {
+						rng <<= 8
+						code = code<<8 | uint32(in[pos])
+						pos++
 					}
 				}
 			}
-			if err := w.put(byte(sym)); err != nil {
-				return err
+			d.rng, d.code, d.pos = rng, code, pos
+			w.buf[w.pos] = byte(sym) // put, inlined
+			w.pos++
+			w.total++
+			if w.pos == len(w.buf) {
+				if err := w.wrap(); err != nil {
+					return err
+				}
 			}
 			z.state = uint32(lzLitNext[z.state])
 			continue
@@ -402,7 +452,7 @@ func (z *lzmaDec) decodeChunk(w *xzWindow, in []byte, u int) error {
 		}
 		n := int(l) + 2
 		dist := int64(z.rep[0])
-		if dist >= avail || d.bad {
+		if dist >= avail || d.overrun() {
 			return fmt.Errorf("xz: match distance out of range")
 		}
 		if total+int64(n) > end {
@@ -412,7 +462,7 @@ func (z *lzmaDec) decodeChunk(w *xzWindow, in []byte, u int) error {
 			return err
 		}
 	}
-	if d.bad {
+	if d.overrun() {
 		return fmt.Errorf("xz: LZMA2 chunk truncated")
 	}
 	return nil
@@ -442,7 +492,7 @@ func xzDecodeFast(r io.Reader, out io.Writer) error {
 		return errXZUnsupported
 	}
 	z := &lzmaDec{}
-	chunk := make([]byte, 1<<16)
+	chunk := make([]byte, 1<<16+xzRangePad)
 	win := xzWindow{out: out}
 	defer win.release()
 	for {
