@@ -5,7 +5,8 @@
 #   Keystone  identity v3 (uwsgi, one process, fernet tokens)
 #   Glance    image v2, file store
 #   Swift     proxy + account/container/object servers, one device, one replica;
-#             keystoneauth, tempurl (sha256/sha512 only), staticweb, bulk, slo/dlo
+#             keystoneauth, tempurl (sha256/sha512 only), staticweb, bulk, slo/dlo; memcached
+#             (127.0.0.1 only) caches account/container info and tokens for the proxy
 #   Heat      orchestration v1 + CFN API as ONE heat-all process (api, api-cfn, engine) with
 #             oslo.messaging's in-process fake:// transport (no RabbitMQ); stack-user domain
 #             "heat"; OS::Heat::DeployedServer + software deployments work without Nova
@@ -27,7 +28,10 @@
 #
 # Ports (env overrides): GOSTREE_OS_KEYSTONE_PORT 15000, GOSTREE_OS_GLANCE_PORT 19292,
 # GOSTREE_OS_SWIFT_PORT 18080, GOSTREE_OS_SWIFT_{OBJECT,CONTAINER,ACCOUNT}_PORT 16200/16201/16202,
-# GOSTREE_OS_HEAT_PORT 18004, GOSTREE_OS_HEAT_CFN_PORT 18000. GOSTREE_OS_HEAT=0 leaves Heat out.
+# GOSTREE_OS_HEAT_PORT 18004, GOSTREE_OS_HEAT_CFN_PORT 18000, GOSTREE_OS_MEMCACHED_PORT (default
+# Swift's port - 6869: 11211, so instances on other ports do not share it). GOSTREE_OS_HEAT=0
+# leaves Heat out. GOSTREE_OS_SWIFT_WORKERS (default 2): processes of the Swift proxy and object
+# server.
 # They sit below Linux's ephemeral range (32768+), so test servers on "any free port" never take them.
 set -euo pipefail
 
@@ -44,6 +48,8 @@ SWIFT_CONTAINER_PORT=${GOSTREE_OS_SWIFT_CONTAINER_PORT:-16201}
 SWIFT_ACCOUNT_PORT=${GOSTREE_OS_SWIFT_ACCOUNT_PORT:-16202}
 HEAT_PORT=${GOSTREE_OS_HEAT_PORT:-18004}
 HEAT_CFN_PORT=${GOSTREE_OS_HEAT_CFN_PORT:-18000}
+MEMCACHED_PORT=${GOSTREE_OS_MEMCACHED_PORT:-$((SWIFT_PORT - 6869))}
+SWIFT_WORKERS=${GOSTREE_OS_SWIFT_WORKERS:-2}
 WITH_HEAT=${GOSTREE_OS_HEAT:-1}
 TIMEOUT=${GOSTREE_OS_TIMEOUT:-120}
 PY=/usr/bin/python3 # the services' own Python, not whatever python3 is first on PATH
@@ -70,7 +76,7 @@ printf '# %s openstack-up.sh %s\n' "$(date -u +%FT%TZ)" "$STATE" >>"$TIMINGS"
 
 # ------------------------------------------------------------------------------------- packages
 t=$(now)
-need_bins=(keystone-manage uwsgi glance-api glance-manage swift-proxy-server swift-object-server
+need_bins=(memcached keystone-manage uwsgi glance-api glance-manage swift-proxy-server swift-object-server
   swift-container-server swift-account-server swift-ring-builder ps)
 [ "$WITH_HEAT" = 1 ] && need_bins+=(heat-all heat-manage)
 missing=()
@@ -207,13 +213,16 @@ $(authtoken glance)
 EOF
 
   SW=$ETC/swift
+  # The proxy and the object server (which fsyncs every object in its one thread) get
+  # SWIFT_WORKERS processes; 0 = one process without forking.
   for spec in object:$SWIFT_OBJECT_PORT container:$SWIFT_CONTAINER_PORT account:$SWIFT_ACCOUNT_PORT; do
-    kind=${spec%%:*} port=${spec##*:}
+    kind=${spec%%:*} port=${spec##*:} workers=0
+    [ "$kind" = object ] && workers=$SWIFT_WORKERS
     cat >"$SW/$kind-server.conf" <<EOF
 [DEFAULT]
 bind_ip = $H
 bind_port = $port
-workers = 0
+workers = $workers
 user = $(id -un)
 swift_dir = $SW
 devices = $DATA/swift/devices
@@ -232,13 +241,14 @@ EOF
 [DEFAULT]
 bind_ip = $H
 bind_port = $SWIFT_PORT
-workers = 0
+workers = $SWIFT_WORKERS
 user = $(id -un)
 swift_dir = $SW
 log_name = swift-proxy
 [pipeline:main]
-# No "cache" filter: there is no memcached; account/container info comes from the servers.
-pipeline = catch_errors gatekeeper healthcheck proxy-logging listing_formats bulk tempurl authtoken keystoneauth staticweb copy slo dlo proxy-logging proxy-server
+# "cache" (memcached): without it every object request made the proxy HEAD the account and the
+# container first (3 requests per object instead of 1).
+pipeline = catch_errors gatekeeper healthcheck proxy-logging cache listing_formats bulk tempurl authtoken keystoneauth staticweb copy slo dlo proxy-logging proxy-server
 [app:proxy-server]
 use = egg:swift#proxy
 account_autocreate = true
@@ -258,6 +268,12 @@ use = egg:swift#bulk
 use = egg:swift#tempurl
 # sha1 is deprecated: accept only what gostree signs with.
 allowed_digests = sha256 sha512
+[filter:cache]
+use = egg:swift#memcache
+memcache_servers = $H:$MEMCACHED_PORT
+# The default pool (2 connections per worker) runs dry under a pull's 32 concurrent requests:
+# "Timeout getting a connection to memcached", then the server is error-limited for 60 s.
+memcache_max_connections = 64
 [filter:authtoken]
 paste.filter_factory = keystonemiddleware.auth_token:filter_factory
 $(authtoken swift)
@@ -426,6 +442,12 @@ launch glance "$GLANCE_PORT" glance-api --config-file "$ETC/glance/glance-api.co
 launch swift-account "$SWIFT_ACCOUNT_PORT" swift-account-server "$ETC/swift/account-server.conf" --verbose
 launch swift-container "$SWIFT_CONTAINER_PORT" swift-container-server "$ETC/swift/container-server.conf" --verbose
 launch swift-object "$SWIFT_OBJECT_PORT" swift-object-server "$ETC/swift/object-server.conf" --verbose
+# memcached: -P only puts STATE in its command line (running() checks it); it writes no pid file
+# without -d, its pid file is launch's.
+launch memcached "$MEMCACHED_PORT" memcached -l "$H" -p "$MEMCACHED_PORT" -U 0 -m 64 -c 1024 \
+  -u "$(id -un)" -P "$RUN/memcached.pid"
+for ((i = 0; i < TIMEOUT * 4; i++)); do listening "$MEMCACHED_PORT" && break; sleep 0.25; done
+listening "$MEMCACHED_PORT" || die "memcached: not listening on $H:$MEMCACHED_PORT (log: $LOG/memcached.log)"
 launch swift-proxy "$SWIFT_PORT" swift-proxy-server "$ETC/swift/proxy-server.conf" --verbose
 if [ "$WITH_HEAT" = 1 ]; then
   th=$(now)
@@ -523,6 +545,7 @@ SWIFT_PORT=$SWIFT_PORT
 SWIFT_OBJECT_PORT=$SWIFT_OBJECT_PORT
 SWIFT_CONTAINER_PORT=$SWIFT_CONTAINER_PORT
 SWIFT_ACCOUNT_PORT=$SWIFT_ACCOUNT_PORT
+MEMCACHED_PORT=$MEMCACHED_PORT
 EOF
 if [ "$WITH_HEAT" = 1 ]; then
   printf 'HEAT_PORT=%s\nHEAT_CFN_PORT=%s\n' "$HEAT_PORT" "$HEAT_CFN_PORT" >>"$STATE/ports.env"
