@@ -332,7 +332,7 @@ func (t *Txn) writeFileFromDisk(p string, fi *FileInfo) (Checksum, error) {
 		}
 		data = buf[:n]
 		h.Write(data)
-	} else if n, err := io.Copy(h, f); err != nil {
+	} else if n, err := copyLarge(h, f); err != nil {
 		return Checksum{}, err
 	} else if n != fi.Size {
 		return Checksum{}, fmt.Errorf("file changed size while committing (read %d bytes, expected %d)", n, fi.Size)
@@ -354,6 +354,13 @@ func (t *Txn) writeFileFromDisk(p string, fi *FileInfo) (Checksum, error) {
 		return sum, err
 	}
 	return t.writeMissingContent(fi, f, &sum, false)
+}
+
+// copyLarge copies through a pooled 1 MiB buffer.
+func copyLarge(dst io.Writer, src io.Reader) (int64, error) {
+	bp := copyBufPool.Get().(*[]byte)
+	defer copyBufPool.Put(bp)
+	return io.CopyBuffer(dst, src, *bp)
 }
 
 // CommitOptions describes a commit object to write.
