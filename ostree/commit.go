@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -102,10 +103,14 @@ func dirMetaFromStat(p string, st *unix.Stat_t, o ImportOptions) (DirMeta, error
 }
 
 func (m *MutableTree) importDir(dir string, o ImportOptions) error {
-	f, err := os.Open(dir)
+	// A raw descriptor wrapped by os.NewFile: os.Open would try to add
+	// the directory to the runtime poller (four failing fcntl/epoll_ctl
+	// calls per directory).
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return fmt.Errorf("importing %s: %w", dir, err)
+		return fmt.Errorf("importing %s: %w", dir, &fs.PathError{Op: "open", Path: dir, Err: err})
 	}
+	f := os.NewFile(uintptr(fd), dir)
 	names, err := f.Readdirnames(-1)
 	f.Close()
 	if err != nil {

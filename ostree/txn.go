@@ -247,7 +247,7 @@ func (t *Txn) stageBytes(n ObjectName, data []byte) error {
 	if !t.markStaged(n) {
 		return nil
 	}
-	err = os.WriteFile(p, data, 0o644)
+	err = writeNewFile(p, data)
 	if err != nil {
 		os.Remove(p)
 		t.mu.Lock()
@@ -256,6 +256,20 @@ func (t *Txn) stageBytes(n ObjectName, data []byte) error {
 		return fmt.Errorf("writing %s: %w", n, err)
 	}
 	return nil
+}
+
+// writeNewFile creates p (which must not exist) with data and mode 0644
+// less the umask, without *os.File's poller registration.
+func writeNewFile(p string, data []byte) error {
+	f, err := createExcl(p, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // atomicWriteNoSync replaces p inside the stage; durability comes from the
