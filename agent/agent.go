@@ -274,32 +274,58 @@ func requestKey(d *heatmeta.Desired) string {
 }
 
 // pickTarget chooses the request to act on: the last valid ostree
-// deployment, else the gostree metadata key. Valid deployments before it
-// asking for another commit conflict with it.
-func pickTarget(w *heatmeta.Wanted) (*target, []*heatmeta.Desired) {
+// deployment not handled yet (else the last one), else the gostree
+// metadata key. Unhandled valid deployments before it that ask for another
+// commit conflict with it. Handled ones are skipped: after a failed update
+// on a cloud with rollback enabled, Heat lists the failed deployment and a
+// new one with the previous inputs, and the new one must win.
+func pickTarget(w *heatmeta.Wanted, handled func(key string) bool) (*target, []*heatmeta.Desired) {
 	if w == nil {
 		return nil, nil
 	}
-	var valid []*heatmeta.Desired
+	var valid, open []*heatmeta.Desired
 	for _, r := range w.Deployments {
 		if r.Err == nil && r.Desired != nil {
 			valid = append(valid, r.Desired)
+			if handled == nil || !handled(requestKey(r.Desired)) {
+				open = append(open, r.Desired)
+			}
 		}
 	}
-	if len(valid) > 0 {
-		t := valid[len(valid)-1]
+	if len(open) > 0 {
+		t := open[len(open)-1]
 		var conflicts []*heatmeta.Desired
-		for _, d := range valid[:len(valid)-1] {
+		for _, d := range open[:len(open)-1] {
 			if d.Commit != t.Commit {
 				conflicts = append(conflicts, d)
 			}
 		}
 		return &target{key: requestKey(t), d: t}, conflicts
 	}
+	if len(valid) > 0 {
+		t := valid[len(valid)-1]
+		return &target{key: requestKey(t), d: t}, nil
+	}
 	if w.Key != nil {
 		return &target{key: requestKey(w.Key), d: w.Key}, nil
 	}
 	return nil, nil
+}
+
+// current reports whether a job's request is still in the metadata: a
+// deployment's signal URL is the same for every update of the resource,
+// so signalling a superseded deployment would complete the current one
+// with the wrong result.
+func stillWanted(w *heatmeta.Wanted, job *Job) bool {
+	if job.Desired.Origin != heatmeta.OriginDeployment {
+		return true
+	}
+	for _, r := range w.Deployments {
+		if r.Deployment.ID == job.Desired.DeploymentID {
+			return true
+		}
+	}
+	return false
 }
 
 // preemptible phases may be abandoned for a new target: nothing has been
@@ -323,7 +349,7 @@ func (a *Agent) Step(ctx context.Context) (time.Duration, error) {
 	if wanted != nil {
 		a.reportInvalid(ctx, wanted)
 	}
-	tgt, conflicts := pickTarget(wanted)
+	tgt, conflicts := pickTarget(wanted, a.isHandled)
 	for _, c := range conflicts {
 		a.finishRequest(ctx, requestKey(c), c, &Outcome{Reason: fmt.Sprintf(
 			"conflicts with deployment %s, which asks for commit %s (one ostree deployment per server)", tgt.d.DeploymentName, tgt.d.Commit.Short())})
@@ -359,7 +385,7 @@ func (a *Agent) Step(ctx context.Context) (time.Duration, error) {
 		a.metrics.setPhase(PhaseIdle)
 		return a.pollWait(), a.save()
 	}
-	wait := a.advance(ctx, job)
+	wait := a.advance(ctx, job, wanted)
 	a.mu.Lock()
 	done := a.st.Job == nil
 	a.mu.Unlock()

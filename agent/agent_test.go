@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -380,5 +381,58 @@ func TestCrashBeforeRecordingAPhase(t *testing.T) {
 	}
 	if sig := lastSignal(t, e, "os_image"); sig["deploy_status_code"] != float64(0) {
 		t.Fatalf("signal: %v", sig)
+	}
+}
+
+func TestSupersededWhileRebootingIsNotSignalled(t *testing.T) {
+	e := newEnv(t)
+	e.setHealth(true)
+	e.setMetadata("dep-2", "os_image", inputsFor(e.commits[2]))
+	a := e.agent()
+	if _, err := a.Step(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if st := a.State(); st.Job == nil || st.Job.Phase != PhaseRebooting {
+		t.Fatalf("want the job rebooting: %+v", st.Job)
+	}
+	// stack update while the node reboots: same resource, same signal URL
+	e.setMetadata("dep-3", "os_image", inputsFor(e.commits[3]))
+	a = e.steps(a, 20, false) // dep-2 ends (unsignalled)
+	e.steps(a, 20, false)     // dep-3
+	got := e.signals.for_("os_image")
+	if len(got) != 1 || got[0]["booted_commit"] != e.commits[3].String() {
+		t.Fatalf("signals %v: want only v3's", got)
+	}
+	if e.booted() != e.commits[3] {
+		t.Fatalf("booted %s, want v3", e.booted().Short())
+	}
+}
+
+func TestHeatRollbackDeploymentAnsweredAtOnce(t *testing.T) {
+	e := newEnv(t)
+	e.setHealth(false)
+	e.setMetadata("dep-3", "os_image", inputsFor(e.commits[3]))
+	a := e.steps(e.agent(), 20, false)
+	if sig := lastSignal(t, e, "os_image"); sig["deploy_status_code"] == float64(0) {
+		t.Fatal("v3 did not fail")
+	}
+	// Heat's rollback: the failed deployment plus a new one with the
+	// previous inputs (the commit running now).
+	doc := fmt.Sprintf(`{"deployments": [
+	  {"id": "dep-3", "name": "os_image", "group": "ostree", "inputs": [{"name": "ostree_commit", "value": %q},
+	    {"name": "deploy_signal_id", "value": %q}, {"name": "deploy_signal_verb", "value": "PUT"}]},
+	  {"id": "dep-1r", "name": "os_image", "group": "ostree", "inputs": [{"name": "ostree_commit", "value": %q},
+	    {"name": "deploy_action", "value": "CREATE"},
+	    {"name": "deploy_signal_id", "value": %q}, {"name": "deploy_signal_verb", "value": "PUT"}]}]}`,
+		e.commits[3], e.signals.srv.URL+"/v1/AUTH_test/signals/old?temp_url_sig=x&temp_url_expires=1",
+		e.commits[1], e.signals.srv.URL+"/v1/AUTH_test/signals/rollback?temp_url_sig=x&temp_url_expires=1")
+	os.WriteFile(filepath.Join(e.meta, "heat.json"), []byte(doc), 0o600)
+	before := e.reboots
+	e.steps(a, 5, false)
+	if sig := lastSignal(t, e, "rollback"); sig["deploy_status_code"] != float64(0) || sig["booted_commit"] != e.commits[1].String() {
+		t.Fatalf("rollback deployment signal: %v", sig)
+	}
+	if len(e.signals.for_("old")) != 0 || e.reboots != before {
+		t.Fatal("the failed deployment was signalled again or the node rebooted")
 	}
 }

@@ -31,7 +31,7 @@ type waitError struct {
 func (w *waitError) Error() string { return w.reason }
 
 // advance moves job through its phases until it waits, fails or ends.
-func (a *Agent) advance(ctx context.Context, job *Job) time.Duration {
+func (a *Agent) advance(ctx context.Context, job *Job, wanted *heatmeta.Wanted) time.Duration {
 	for range 12 {
 		sdnotify.Watchdog()
 		now := a.o.Now()
@@ -57,7 +57,7 @@ func (a *Agent) advance(ctx context.Context, job *Job) time.Duration {
 		case PhaseRollback:
 			err = a.doRollback(ctx, job)
 		case PhaseReport:
-			err = a.doReport(ctx, job)
+			err = a.doReport(ctx, job, wanted)
 		default:
 			err = permanent("unknown phase %q", phase)
 		}
@@ -712,10 +712,21 @@ func (a *Agent) doRollback(ctx context.Context, job *Job) error {
 	return &waitError{wait: a.pollWait(), reason: "rebooting into the previous deployment"}
 }
 
-func (a *Agent) doReport(ctx context.Context, job *Job) error {
+func (a *Agent) doReport(ctx context.Context, job *Job, wanted *heatmeta.Wanted) error {
 	out := job.Outcome
 	if out == nil {
 		out = &Outcome{Reason: "no outcome recorded"}
+	}
+	if !out.Signalled && job.Desired.Origin == heatmeta.OriginDeployment {
+		if wanted == nil {
+			return errors.New("metadata unavailable: cannot tell whether the deployment is still the current one, not signalling yet")
+		}
+		if !stillWanted(wanted, job) {
+			a.note(job, "deployment %s is no longer in the metadata (superseded): its outcome is not signalled", job.Desired.DeploymentID)
+			a.mu.Lock()
+			out.Signalled = true
+			a.mu.Unlock()
+		}
 	}
 	if !out.Signalled {
 		if err := a.signal(ctx, &job.Desired, out, job.Log); err != nil {

@@ -206,8 +206,8 @@ func (a *Agent) Check(ctx context.Context) (*Plan, error) {
 		p.Running = cur.Checksum
 	}
 	sys.Close()
-	tgt, _ := pickTarget(w)
 	st := a.State()
+	tgt, _ := pickTarget(w, func(k string) bool { return st.handled(k) != nil })
 	if tgt == nil {
 		p.Reason = "metadata asks for no commit"
 		if st.Job != nil {
