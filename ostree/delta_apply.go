@@ -105,7 +105,8 @@ func (t *Txn) ApplyStaticDeltaSuperblock(ctx context.Context, d *StaticDelta, fe
 		}
 		<-progMu
 	}
-	mem := semaphore.NewWeighted(deltaDecodeMemory)
+	budget := deltaDecodeBudget()
+	mem := &decodeBudget{Weighted: semaphore.NewWeighted(budget), budget: budget}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(jobs)
 	for i := range d.Parts {
@@ -144,7 +145,7 @@ func (t *Txn) ApplyStaticDeltaSuperblock(ctx context.Context, d *StaticDelta, fe
 
 // applyDeltaPart applies part i unless every object of it is present. It
 // returns the number of bytes fetched.
-func (t *Txn) applyDeltaPart(ctx context.Context, d *StaticDelta, i int, fetch DeltaFetchFunc, mem *semaphore.Weighted) (int64, error) {
+func (t *Txn) applyDeltaPart(ctx context.Context, d *StaticDelta, i int, fetch DeltaFetchFunc, mem *decodeBudget) (int64, error) {
 	p := d.Parts[i]
 	haveAll := true
 	for _, n := range p.Objects {
@@ -258,6 +259,7 @@ type deltaExec struct {
 	srcSum   Checksum
 	src      *region
 	srcClose io.Closer
+	buf      []byte // copy buffer of the write opcode (io.Copy allocates one per call)
 }
 
 func (x *deltaExec) run() (err error) {
@@ -462,7 +464,10 @@ func (x *deltaExec) step(op byte, ops []byte, pos *int) error {
 		}
 		x.written += l
 		if !x.have {
-			if _, err := io.Copy(x.pw, r.reader()); err != nil {
+			if x.buf == nil {
+				x.buf = make([]byte, 64<<10)
+			}
+			if _, err := io.CopyBuffer(x.pw, r.reader(), x.buf); err != nil {
 				return err
 			}
 		}

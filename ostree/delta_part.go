@@ -10,8 +10,10 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"math"
 	"math/bits"
 	"os"
+	"runtime/debug"
 
 	"github.com/ulikunitz/xz"
 	"golang.org/x/sync/semaphore"
@@ -25,8 +27,30 @@ import (
 const deltaSpillLimit = 1 << 20
 
 // deltaDecodeMemory bounds the xz dictionaries of the parts decoded at
-// once by one apply.
+// once by one apply, unless the program has a soft memory limit (see
+// deltaDecodeBudget). 40 MiB lets one of ostree's parts (32 MiB
+// dictionary) decode at a time, or many of gostree's (1 MiB): a pull
+// through ostree's deltas then peaks at about 60 MB of RSS.
 const deltaDecodeMemory = 40 << 20
+
+// decodeBudget is the memory the xz dictionaries of one apply may take.
+type decodeBudget struct {
+	*semaphore.Weighted
+	budget int64
+}
+
+// deltaDecodeBudget returns the budget for the xz dictionaries decoded at
+// once: deltaDecodeMemory, or, when the program has a soft memory limit
+// (GOMEMLIMIT, debug.SetMemoryLimit), half of that limit but at least
+// 8 MiB. A generous limit thus lets parts with big dictionaries decode in
+// parallel (one per job); a part whose dictionary exceeds the budget takes
+// all of it and decodes alone.
+func deltaDecodeBudget() int64 {
+	if lim := debug.SetMemoryLimit(-1); lim != math.MaxInt64 {
+		return max(lim/2, 8<<20)
+	}
+	return deltaDecodeMemory
+}
 
 // Bounds on the small tables of a part payload.
 const (
@@ -326,7 +350,7 @@ func readDeltaPart(rd io.Reader, want DeltaPart, dir string) (*spill, error) {
 // dictionary is taken from mem (see decompressDeltaPartLimited). Streams
 // the fast decoder does not support are fetched again and decoded by
 // decompressDeltaPartLimited after verification.
-func fetchDeltaPayload(ctx context.Context, want DeltaPart, open func() (io.ReadCloser, error), dir string, mem *semaphore.Weighted) (*spill, error) {
+func fetchDeltaPayload(ctx context.Context, want DeltaPart, open func() (io.ReadCloser, error), dir string, mem *decodeBudget) (*spill, error) {
 	rc, err := open()
 	if err != nil {
 		return nil, err
@@ -359,7 +383,7 @@ func fetchDeltaPayload(ctx context.Context, want DeltaPart, open func() (io.Read
 }
 
 // decodeDeltaPartStream decompresses a part file read from br into out.
-func decodeDeltaPartStream(ctx context.Context, br *bufio.Reader, out io.Writer, mem *semaphore.Weighted) error {
+func decodeDeltaPartStream(ctx context.Context, br *bufio.Reader, out io.Writer, mem *decodeBudget) error {
 	c, err := br.ReadByte()
 	if err == io.EOF {
 		return deltaErr("empty part file")
@@ -374,7 +398,7 @@ func decodeDeltaPartStream(ctx context.Context, br *bufio.Reader, out io.Writer,
 	case deltaCompXZ:
 		if mem != nil {
 			head, _ := br.Peek(64)
-			need := xzDecodeBudget(head)
+			need := xzDecodeBudget(head, mem.budget)
 			if err := mem.Acquire(ctx, need); err != nil {
 				return err
 			}
@@ -394,7 +418,7 @@ func decodeDeltaPartStream(ctx context.Context, br *bufio.Reader, out io.Writer,
 
 // refetchDeltaPayload fetches a part again into a spill buffer, verifies
 // it, and decompresses it (with ulikunitz/xz when the fast decoder cannot).
-func refetchDeltaPayload(ctx context.Context, want DeltaPart, open func() (io.ReadCloser, error), dir string, mem *semaphore.Weighted) (*spill, error) {
+func refetchDeltaPayload(ctx context.Context, want DeltaPart, open func() (io.ReadCloser, error), dir string, mem *decodeBudget) (*spill, error) {
 	rc, err := open()
 	if err != nil {
 		return nil, err
@@ -423,10 +447,10 @@ func checkDeltaPart(n int64, h hash.Hash, want DeltaPart) error {
 
 // xzDecodeBudget is how much of the decode memory budget decoding an xz
 // stream starting with head takes: its dictionary, at most all of it.
-func xzDecodeBudget(head []byte) int64 {
+func xzDecodeBudget(head []byte, budget int64) int64 {
 	need, ok := xzDictSize(head)
-	if !ok || need > deltaDecodeMemory {
-		need = deltaDecodeMemory
+	if !ok || need > budget {
+		need = budget
 	}
 	return need
 }
@@ -475,7 +499,7 @@ func decompressDeltaPart(part region, dir string) (*spill, error) {
 // decoder runs, as much of mem as the stream's dictionary needs (at most
 // all of it), so concurrent parts with big dictionaries (ostree uses
 // 32 MiB) decode one at a time.
-func decompressDeltaPartLimited(ctx context.Context, part region, dir string, mem *semaphore.Weighted) (*spill, error) {
+func decompressDeltaPartLimited(ctx context.Context, part region, dir string, mem *decodeBudget) (*spill, error) {
 	if part.n < 1 {
 		return nil, deltaErr("empty part file")
 	}
@@ -499,7 +523,7 @@ func decompressDeltaPartLimited(ctx context.Context, part region, dir string, me
 		if mem != nil {
 			var head [64]byte
 			n, _ := body.ReadAt(head[:], 0)
-			need := xzDecodeBudget(head[:n])
+			need := xzDecodeBudget(head[:n], mem.budget)
 			if err := mem.Acquire(ctx, need); err != nil {
 				return nil, err
 			}

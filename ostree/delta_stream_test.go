@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"math"
 	"os"
 	"os/exec"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"testing"
@@ -113,4 +115,31 @@ func TestDeltaPartStreamed(t *testing.T) {
 			t.Fatalf("objects/ went from %d to %d files after a failed apply", before, after)
 		}
 	})
+}
+
+// TestDeltaDecodeBudget: 40 MiB without a soft memory limit, half of the
+// limit (at least 8 MiB) with one.
+func TestDeltaDecodeBudget(t *testing.T) {
+	old := debug.SetMemoryLimit(-1)
+	defer debug.SetMemoryLimit(old)
+	debug.SetMemoryLimit(math.MaxInt64)
+	if b := deltaDecodeBudget(); b != deltaDecodeMemory {
+		t.Fatalf("no limit: budget %d, want %d", b, deltaDecodeMemory)
+	}
+	debug.SetMemoryLimit(256 << 20)
+	if b := deltaDecodeBudget(); b != 128<<20 {
+		t.Fatalf("256 MiB limit: budget %d, want 128 MiB", b)
+	}
+	debug.SetMemoryLimit(4 << 20)
+	if b := deltaDecodeBudget(); b != 8<<20 {
+		t.Fatalf("4 MiB limit: budget %d, want 8 MiB", b)
+	}
+	// A dictionary over the budget takes all of it.
+	head := xzFast([]byte("x"))
+	if n := xzDecodeBudget(head, 512<<10); n != 512<<10 {
+		t.Fatalf("1 MiB dictionary with a 512 KiB budget takes %d", n)
+	}
+	if n := xzDecodeBudget(head, 8<<20); n != lzWindow {
+		t.Fatalf("1 MiB dictionary with an 8 MiB budget takes %d", n)
+	}
 }
