@@ -245,7 +245,7 @@ func (s *storeSource) content(ctx context.Context, t *Txn, c Checksum, gate writ
 		defer putBufReader(br)
 		fi, rd, release, oerr := openArchivePooled(br)
 		if err = oerr; err == nil {
-			_, err = t.WriteContent(fi, rd, &c)
+			err = t.writePulledContent(fi, rd, c)
 			release()
 		}
 	}

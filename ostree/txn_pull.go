@@ -87,6 +87,55 @@ func (t *Txn) writeArchiveRaw(p string, expected Checksum, r io.Reader) (*FileIn
 	return fi, nil
 }
 
+// pulledInMemoryMax is the largest content object a pull verifies in
+// memory before writing it.
+const pulledInMemoryMax = 256 << 10
+
+var pulledBufs = sync.Pool{New: func() any { b := make([]byte, pulledInMemoryMax); return &b }}
+
+// writePulledContent stages a content object received from a remote, of
+// archive header fi and inflated content, that the caller found missing
+// from the repository (the existence check is not repeated). A regular
+// file of at most pulledInMemoryMax bytes is inflated and hashed in memory
+// first: once verified it is written in one call, created with its final
+// mode (no fchmod). Anything else is hashed while it is written, as
+// WriteContent does. A corrupt object is never staged.
+func (t *Txn) writePulledContent(fi *FileInfo, content io.Reader, expected Checksum) error {
+	if err := t.checkWritable(fi); err != nil {
+		return err
+	}
+	if !fi.IsRegular() || fi.Size > pulledInMemoryMax {
+		_, err := t.writeMissingContent(fi, content, &expected, false)
+		return err
+	}
+	bp := pulledBufs.Get().(*[]byte)
+	defer pulledBufs.Put(bp)
+	b := (*bp)[:fi.Size]
+	if n, err := io.ReadFull(content, b); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+			return corrupt("content is %d bytes, header says %d", n, fi.Size)
+		}
+		return err
+	}
+	// Read to the end: the stream must hold nothing more.
+	var one [1]byte
+	if n, err := content.Read(one[:]); n != 0 {
+		return corrupt("content is longer than the header's %d bytes", fi.Size)
+	} else if err != io.EOF {
+		if err == nil {
+			err = io.ErrNoProgress
+		}
+		return err
+	}
+	h := NewContentHasher(fi)
+	h.Write(b)
+	if sum := h.Sum(); sum != expected {
+		return corrupt("corrupted file object; checksum expected='%s' actual='%s'", expected, sum)
+	}
+	_, err := t.writeMissingContent(fi, bytes.NewReader(b), &expected, true)
+	return err
+}
+
 // linkObject stages a hard link to an object file of another repository
 // of the same mode (trusted local pulls). It reports false, with no error,
 // when linking is not possible (another file system); the caller then
