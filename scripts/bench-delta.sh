@@ -6,13 +6,15 @@
 #      repo with hard-linked objects is made for gostree, so each tool writes its own deltas/.
 #   2. Each tool generates the from-scratch delta to v1 and the delta v1→v2, one run each
 #      (ostree first); wall time, user+sys CPU and peak RSS come from /usr/bin/time.
-#   3. Check: gostree's v1→v2 delta is applied by the real ostree (apply-offline into a
+#   3. Pulls through the deltas (scripts/bench-delta-pull.sh: both tools, both deltas' makers,
+#      best and median of ROUNDS, peak RSS); BENCH_DELTA_PULL=0 skips them.
+#   4. Check: gostree's v1→v2 delta is applied by the real ostree (apply-offline into a
 #      bare-user repo holding v1) and `ostree fsck` must pass; gostree's empty→v1 delta is
 #      applied by gostree (fallback objects come from the repo) and checked with ostree fsck.
 #
 # Output: a markdown table on stdout and in _build/bench-delta/results.md; logs in
 # _build/bench-delta. Goal (issue 3): gostree ≤ 0.1× ostree. Environment: TREES, OSTREE,
-# GOSTREE (default: build bin/gostree), BENCH_DELTA_CHECK=0 skips step 3.
+# GOSTREE (default: build bin/gostree), BENCH_DELTA_CHECK=0 skips step 4, ROUNDS (step 3).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -69,6 +71,14 @@ for key in empty v1v2; do
   echo "$(dsize "$ro" "$dir") $(dsize "$rg" "$dir")" >"$work/$key.size"
 done
 
+# 3. Pulls through the deltas, gostree against ostree (before step 4, which regenerates gostree's
+#    v1 -> v2 delta without fallback objects).
+pull_status=0
+if [ "${BENCH_DELTA_PULL:-1}" = 1 ]; then
+  log "pulls through the deltas (scripts/bench-delta-pull.sh)"
+  OSTREE=$OSTREE GOSTREE=$GOSTREE WORK=$work/pull bash scripts/bench-delta-pull.sh "$ro" "$rg" >"$work/pull.out" || pull_status=1
+fi
+
 if [ "${BENCH_DELTA_CHECK:-1}" = 1 ]; then
   # ostree's apply-offline refuses deltas with fallback objects: regenerate without them.
   log "check: ostree apply-offline of gostree's v1→v2 delta (--min-fallback-size=0), then ostree fsck"
@@ -111,5 +121,12 @@ fi
     read -r aw ac am <"$work/apply-empty-gostree.time"
     echo "gostree static-delta apply-offline of its empty→v1 delta into bare-user: ${aw} s wall, ${ac} s CPU, $((am / 1024)) MB peak RSS"
   fi
+  if [ -f "$work/pull.out" ]; then
+    echo
+    echo "Pulls through these deltas into a fresh bare repository (scripts/bench-delta-pull.sh, nginx on 127.0.0.1):"
+    echo
+    cat "$work/pull.out"
+  fi
 } | tee "$work/results.md"
 rm -rf "$ro" "$rg"
+exit "$pull_status"

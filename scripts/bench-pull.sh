@@ -11,7 +11,8 @@
 #       RTT_MS of round-trip time in front of the same nginx
 # Both tools use their defaults (gostree: 16 objects in flight; ostree: its own scheduler).
 # Nothing is deleted between measured steps. After each pull the result is checked (ostree fsck on round 1, same commit as the server);
-# the table gives the best time of the rounds and the largest peak RSS (/usr/bin/time %M).
+# the table gives the best and the median time of the rounds and the largest peak RSS (/usr/bin/time %M).
+# Pulls through static deltas are measured by scripts/bench-delta.sh (scripts/bench-delta-pull.sh).
 # Goals (issue 3): gostree/ostree <= 0.5 for both, peak RSS <= 64 MB.
 #
 # Output: a markdown table on stdout and in _build/bench-pull/results.md.
@@ -173,11 +174,17 @@ fi
 # Deleted only now: freeing blocks in the background would slow the next measured step.
 if [ "${BENCH_KEEP:-0}" != 1 ]; then rm -rf "$work"/r[0-9]*-* "$work"/rtt-*; fi
 
-field() { # field STEP TOOL N: best wall (N=1) or largest maxrss (N=4) over the rounds, or FAIL
+field() { # field STEP TOOL N: best wall (N=1), median wall (N=m) or largest maxrss (N=4) over the rounds, or FAIL
   local f
   for f in "$work/$1-$2"-r*.time; do
     if [ ! -s "$f" ] || grep -q FAIL "$f"; then echo FAIL; return; fi
   done
+  if [ "$3" = m ]; then
+    cat "$work/$1-$2"-r*.time | awk '{ v[NR] = $1 } END {
+      c = NR; for (i = 1; i <= c; i++) for (j = i + 1; j <= c; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
+      if (c % 2) print v[(c + 1) / 2]; else printf "%.2f\n", (v[c / 2] + v[c / 2 + 1]) / 2 }'
+    return
+  fi
   cat "$work/$1-$2"-r*.time | awk -v n="$3" 'NR == 1 || (n == 1 && $n < best) || (n != 1 && $n > best) { best = $n } END { print best }'
 }
 mb() { case $1 in FAIL|-) echo "-" ;; *) awk -v k="$1" 'BEGIN { printf "%.0f", k / 1024 }' ;; esac; }
@@ -187,8 +194,8 @@ declare -A label=(
   [p3]="full pull tree-v1 with ${RTT_MS} ms RTT (latency proxy), deltas disabled, 1 round"
 )
 {
-  echo "| step | operation | ostree s (best of $ROUNDS) | gostree s (best of $ROUNDS) | gostree/ostree (goal <= 0.5) | peak RSS ostree / gostree MB (goal <= 64) |"
-  echo "|---|---|---:|---:|---:|---:|"
+  echo "| step | operation | ostree s (best of $ROUNDS) | gostree s (best of $ROUNDS) | gostree/ostree (goal <= 0.5) | medians ostree / gostree s (ratio) | peak RSS ostree / gostree MB (goal <= 64) |"
+  echo "|---|---|---:|---:|---:|---:|---:|"
   steps=(p1 p2)
   if [ "$RTT_MS" != 0 ]; then steps+=(p3); fi
   for step in "${steps[@]}"; do
@@ -198,7 +205,12 @@ declare -A label=(
     if [ "$o" != FAIL ] && [ "$g" != FAIL ]; then
       ratio=$(awk -v g="$g" -v o="$o" 'BEGIN { if (o > 0) printf "%.2f", g / o; else print "-" }')
     fi
-    echo "| $step | ${label[$step]} | $o | $g | $ratio | $(mb "$om") / $(mb "$gm") |"
+    omed=$(field $step ostree m); gmed=$(field $step gostree m)
+    mratio=-
+    if [ "$omed" != FAIL ] && [ "$gmed" != FAIL ]; then
+      mratio=$(awk -v g="$gmed" -v o="$omed" 'BEGIN { if (o > 0) printf "%.2f", g / o; else print "-" }')
+    fi
+    echo "| $step | ${label[$step]} | $o | $g | $ratio | $omed / $gmed ($mratio) | $(mb "$om") / $(mb "$gm") |"
   done
 } | tee "$work/results.md"
 echo
