@@ -16,6 +16,9 @@
 #      sees the counter gone from the entry name, grub.cfg and grubenv; v4 boots again uncounted.
 # Artefacts (serial consoles, qemu logs, images) stay in E2E_DIR (default _build/vm/e2e); on
 # failure the step, the end of the serial console and the qemu log are printed.
+#   6. with E2E_POWERCUT=1: power cuts (qemu killed) at E2E_POWERCUT_DELAYS seconds (default
+#      "0.5 3 8") into an in-guest `gostree admin deploy` of v5 pulled over file://; each next
+#      boot comes up in v4 or v5 and every entry names a complete deployment (about 1.5 min each).
 # Env: E2E_BOOT_TIMEOUT (s per boot, default 420), VM_DIR, VM_SMP, VM_MEM (scripts/vm/lib.sh).
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/../scripts/vm/lib.sh"
@@ -152,7 +155,8 @@ inspect
 expect_has "entries after deploy v3" "$(ls "$mnt/boot/loader/entries" | tr '\n' ' ')" "ostree-2-$VM_OS+2.conf"
 expect_has "grub.cfg countdown for v3" "$(cat "$mnt/boot/grub/grub.cfg")" "set gostree_boot_id='$VM_OS/$c3.0'"
 vm_umount_disk "$mnt"
-timed "boot 3: v3 x2 (health fails) -> v2" boot 3-v3-fallback --cd "$E2E_DIR/configdrive.iso" --allow-reboot
+timed "boot 3: v3 x2 (health fails) -> v2" boot 3-v3-fallback --cd "$E2E_DIR/configdrive.iso" --allow-reboot \
+  --timeout $((3 * BOOT_TIMEOUT))
 step="check boot 3"
 expect "boot 3 failed boots of v3" "$(grep -a -c 'VMTEST health=fail version=v3' "$cur_log")" 2
 expect "boot 3 GRUB counted down" "$(grep -a -o 'gostree: boot counting: [0-9]* tries left' "$cur_log" | tr '\n' '|')" \
@@ -195,6 +199,68 @@ expect "boot 5 booted deployment" "$(val booted)" "$c4.0"
 expect "boot 5 GRUB did not count" "$(grep -a -c -E 'gostree: (boot counting|no boot tries)' "$cur_log")" 0
 expect "boot 5 grubenv" "$(val grubenv)" ""
 expect "boot 5 failed units" "$(val failed_units)" ""
+
+# ---- 6. (E2E_POWERCUT=1) power cuts during an in-guest update
+# The guest pulls v5 from the repository disk (file://) and deploys it with its own gostree;
+# qemu is killed (SIGKILL: the guest loses whatever it had not written) DELAY seconds after the
+# deploy started. The next boot must come up in v4 or v5 (v5 if the deploy had returned), every
+# boot entry and what GRUB reads must name a complete deployment, and fsck must pass.
+check_sysroot() { # check_sysroot LABEL: entries, grub.cfg, deployments, repository of the image
+  local e p d c label=$1 want=() got=()
+  vm_mount_disk "$disk" "$mnt"
+  for e in $(cd "$mnt/boot/loader/entries" && ls | sort -t- -k2,2 -rn); do
+    e=$mnt/boot/loader/entries/$e
+    p=$(sed -n 's/^options .*ostree=\([^ ]*\).*/\1/p' "$e")
+    want+=("$p")
+    d=$(readlink -f "$mnt$p")
+    c=$(basename "$d"); c=${c%.*}
+    [ -f "$d.origin" ] && [ -f "$d/etc/vmtest.conf" ] || fail "$label: $(basename "$e") names an incomplete deployment $d"
+    [ "$(vm_gostree --repo="$mnt/ostree/repo" ls -R "$c" /usr | wc -l)" = "$(cd "$d" && find usr | wc -l)" ] ||
+      fail "$label: deployment $(basename "$d") does not hold all of its commit's /usr"
+  done
+  mapfile -t got < <(grep -a -o "ostree=/ostree/boot[^']*" "$mnt/boot/grub/grub.cfg" | cut -d= -f2)
+  expect "$label: what GRUB boots" "${got[*]}" "${want[*]}"
+  vm_gostree --repo="$mnt/ostree/repo" fsck >"$E2E_DIR/fsck-$label.log" 2>&1 || { cat "$E2E_DIR/fsck-$label.log" >&2; fail "$label: fsck"; }
+  echo "e2e: ok: $label: ${#want[@]} entries, each a complete deployment; fsck passed" >&2
+  vm_umount_disk "$mnt"
+}
+if [ "${E2E_POWERCUT:-0}" = 1 ]; then
+  step="commit v5"; s=$SECONDS; c5=$(commit 5); timings+=("$(printf '%-44s %4d s' "tree + commit v5" $((SECONDS - s)))")
+  "$VM_SCRIPTS/make-disks.sh" repodisk "$E2E_DIR/repo5.img" "$repo" "$VM_REF"
+  cat >"$E2E_DIR/deploy-in-guest.sh" <<'S'
+#!/bin/sh
+set -e
+ref=$(cat /run/gostree-repo/ref)
+gostree --repo=/ostree/repo remote add --if-not-exists --no-gpg-verify disk file:///run/gostree-repo/repo
+gostree --repo=/ostree/repo pull disk "$ref" >/dev/null
+echo "VMTEST deploy=start"
+gostree admin deploy "disk:$ref"
+echo "VMTEST deploy=done"
+S
+  configdrive "$E2E_DIR/configdrive-deploy.iso" "$E2E_DIR/deploy-in-guest.sh"
+  for delay in ${E2E_POWERCUT_DELAYS:-0.5 3 8}; do
+    step="power cut $delay s into an in-guest deploy"; s=$SECONDS
+    cur_log=$E2E_DIR/serial-6-cut-$delay.log
+    set +e
+    "$VM_SCRIPTS/boot.sh" --timeout "$BOOT_TIMEOUT" --log "$cur_log" --cd "$E2E_DIR/configdrive-deploy.iso" \
+      --repo "$E2E_DIR/repo5.img" --power-cut "VMTEST deploy=start:$delay" "$disk"
+    rc=$?
+    set -e
+    grep -aq 'VMTEST deploy=start' "$cur_log" || fail "$step: the in-guest deploy did not start (qemu $rc)"
+    done_before=no
+    grep -aq 'VMTEST deploy=done' "$cur_log" && done_before=yes
+    [ "$rc" = 137 ] || [ "$done_before" = yes ] || fail "$step: qemu exit status $rc"
+    echo "e2e: $step: qemu $rc, deploy returned before the cut: $done_before" >&2
+    timings+=("$(printf '%-44s %4d s' "$step" $((SECONDS - s)))")
+    timed "boot after the cut at $delay s" boot "6-after-cut-$delay" --cd "$E2E_DIR/configdrive.iso"
+    v=$(val version)
+    [ "$v" = v5 ] || [ "$v" = v4 ] || fail "after the cut at $delay s: booted $v"
+    [ "$done_before" = no ] || expect "after the cut at $delay s (deploy had returned)" "$v" v5
+    expect "after the cut at $delay s: failed units" "$(val failed_units)" ""
+    echo "e2e: after the cut at $delay s: booted $v ($(val booted))" >&2
+    check_sysroot "cut-$delay"
+  done
+fi
 
 step=done
 echo "e2e: PASS in $((SECONDS - t0)) s" >&2

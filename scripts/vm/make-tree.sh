@@ -9,7 +9,8 @@
 #     (home -> var/home, ...), /sysroot and /ostree -> sysroot/ostree;
 #   - /usr/etc/fstab: /boot by label, the config drive (label config-2) read-only at
 #     /run/config-drive and the repository disk (label gostree-repo) read-only at /run/gostree-repo,
-#     both optional (nofail);
+#     both optional (nofail: boot does not wait for them, the probe does; a unit that needs them
+#     wants RequiresMountsFor=);
 #   - the binaries of VM_DIR/bin (gostree, gostree-agent once cmd/gostree-agent exists, the test
 #     helper vmbless) in /usr/bin, the units of contrib/systemd in /usr/lib/systemd/system;
 #     gostree-finalize-staged.path enabled (ostree's own ostree-finalize-staged.path disabled in
@@ -57,8 +58,8 @@ rm -rf boot && mkdir boot
 mv etc usr/etc
 cat >usr/etc/fstab <<'F'
 LABEL=boot /boot ext4 defaults 0 2
-LABEL=config-2 /run/config-drive iso9660 ro,nofail,x-systemd.device-timeout=10s 0 0
-LABEL=gostree-repo /run/gostree-repo ext4 ro,noload,nofail,x-systemd.device-timeout=10s 0 0
+LABEL=config-2 /run/config-drive iso9660 ro,nofail,x-systemd.device-timeout=120s 0 0
+LABEL=gostree-repo /run/gostree-repo ext4 ro,noload,nofail,x-systemd.device-timeout=120s 0 0
 F
 echo gostree-vm >usr/etc/hostname
 : >usr/etc/machine-id                             # generated at first boot, then kept by the /etc merge
@@ -140,6 +141,14 @@ exec >/dev/console 2>&1
 say() { echo "VMTEST $*"; }
 oneline() { tr '\n' '|' | sed 's/|$//'; }
 ver=$(cat /usr/lib/vmtest/version)
+# The optional disks are nofail mounts, which multi-user.target does not wait for, and a loaded
+# host can take more than 10 s to give them their by-label links: wait for them here.
+udevadm settle --timeout=120 || true
+for m in config-2:/run/config-drive gostree-repo:/run/gostree-repo; do
+  if [ -e "/dev/disk/by-label/${m%%:*}" ] && ! mountpoint -q "${m#*:}"; then
+    systemctl start "$(systemd-escape --path --suffix=mount "${m#*:}")" || mount "${m#*:}" || true
+  fi
+done
 say "begin version=$ver uptime=$(cut -d' ' -f1 /proc/uptime)"
 say "version=$ver"
 say "cmdline=$(cat /proc/cmdline)"
