@@ -30,8 +30,9 @@
 # GOSTREE_OS_SWIFT_PORT 18080, GOSTREE_OS_SWIFT_{OBJECT,CONTAINER,ACCOUNT}_PORT 16200/16201/16202,
 # GOSTREE_OS_HEAT_PORT 18004, GOSTREE_OS_HEAT_CFN_PORT 18000, GOSTREE_OS_MEMCACHED_PORT (default
 # Swift's port - 6869: 11211, so instances on other ports do not share it). GOSTREE_OS_HEAT=0
-# leaves Heat out. GOSTREE_OS_SWIFT_WORKERS (default 2): processes of the Swift proxy and object
-# server.
+# leaves Heat out. GOSTREE_OS_SWIFT_WORKERS (default 0: one process, no fork): worker processes of
+# the Swift proxy and object server; on 2 cores 2 workers cost 30 % more CPU per request than one
+# process (scripts/bench-swift.sh, 5000-object push and pulls) and were not faster.
 # They sit below Linux's ephemeral range (32768+), so test servers on "any free port" never take them.
 set -euo pipefail
 
@@ -49,7 +50,7 @@ SWIFT_ACCOUNT_PORT=${GOSTREE_OS_SWIFT_ACCOUNT_PORT:-16202}
 HEAT_PORT=${GOSTREE_OS_HEAT_PORT:-18004}
 HEAT_CFN_PORT=${GOSTREE_OS_HEAT_CFN_PORT:-18000}
 MEMCACHED_PORT=${GOSTREE_OS_MEMCACHED_PORT:-$((SWIFT_PORT - 6869))}
-SWIFT_WORKERS=${GOSTREE_OS_SWIFT_WORKERS:-2}
+SWIFT_WORKERS=${GOSTREE_OS_SWIFT_WORKERS:-0}
 WITH_HEAT=${GOSTREE_OS_HEAT:-1}
 TIMEOUT=${GOSTREE_OS_TIMEOUT:-120}
 PY=/usr/bin/python3 # the services' own Python, not whatever python3 is first on PATH
@@ -213,8 +214,7 @@ $(authtoken glance)
 EOF
 
   SW=$ETC/swift
-  # The proxy and the object server (which fsyncs every object in its one thread) get
-  # SWIFT_WORKERS processes; 0 = one process without forking.
+  # The proxy and the object server get SWIFT_WORKERS worker processes (0: one, no fork).
   for spec in object:$SWIFT_OBJECT_PORT container:$SWIFT_CONTAINER_PORT account:$SWIFT_ACCOUNT_PORT; do
     kind=${spec%%:*} port=${spec##*:} workers=0
     [ "$kind" = object ] && workers=$SWIFT_WORKERS
