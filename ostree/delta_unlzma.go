@@ -52,60 +52,100 @@ func (d *xzRangeDec) init(in []byte) error {
 // overrun reports reading past the end of the chunk.
 func (d *xzRangeDec) overrun() bool { return d.pos > d.end }
 
+// bit decodes one bit with probability p. The coder is normalised before
+// each decode (not after), which keeps bit small enough to be inlined.
+// bit decodes one bit with probability p. The coder is normalised before
+// a decode rather than after it (everywhere: direct and the literal loops
+// too), which keeps bit small enough for the compiler to inline.
 func (d *xzRangeDec) bit(p *lzProb) uint32 {
-	v := uint32(*p)
-	bound := (d.rng >> 11) * v
-	var b uint32
-	if d.code < bound {
-		d.rng = bound
-		*p = lzProb(v + (lzBitModelTotal-v)>>lzMoveBits)
-	} else {
-		d.code -= bound
-		d.rng -= bound
-		*p = lzProb(v - v>>lzMoveBits)
-		b = 1
-	}
 	if d.rng < lzTop {
 		d.rng <<= 8
 		d.code = d.code<<8 | uint32(d.in[d.pos])
 		d.pos++
 	}
-	return b
+	bound := (d.rng >> 11) * uint32(*p)
+	if d.code < bound {
+		d.rng = bound
+		*p += (lzBitModelTotal - *p) >> lzMoveBits
+		return 0
+	}
+	d.code -= bound
+	d.rng -= bound
+	*p -= *p >> lzMoveBits
+	return 1
 }
 
 func (d *xzRangeDec) direct(n int) uint32 {
 	var res uint32
 	for ; n > 0; n-- {
-		d.rng >>= 1
-		d.code -= d.rng
-		t := 0 - (d.code >> 31)
-		d.code += d.rng & t
-		res = res<<1 + (t + 1)
 		if d.rng < lzTop {
 			d.rng <<= 8
 			d.code = d.code<<8 | uint32(d.in[d.pos])
 			d.pos++
 		}
+		d.rng >>= 1
+		d.code -= d.rng
+		t := 0 - (d.code >> 31)
+		d.code += d.rng & t
+		res = res<<1 + (t + 1)
 	}
 	return res
 }
 
+// tree decodes an n-bit symbol MSB first through the bit tree probs;
+// reverseTree LSB first from probs[off:]. Both keep the coder's state in
+// locals (they are too big to inline, and are most of a match's cost).
 func (d *xzRangeDec) tree(probs []lzProb, n int) uint32 {
+	rng, code, pos, in := d.rng, d.code, d.pos, d.in
 	m := uint32(1)
 	for i := 0; i < n; i++ {
-		m = m<<1 | d.bit(&probs[m])
+		if rng < lzTop {
+			rng <<= 8
+			code = code<<8 | uint32(in[pos])
+			pos++
+		}
+		p := &probs[m]
+		bound := (rng >> 11) * uint32(*p)
+		if code < bound {
+			rng = bound
+			*p += (lzBitModelTotal - *p) >> lzMoveBits
+			m <<= 1
+		} else {
+			code -= bound
+			rng -= bound
+			*p -= *p >> lzMoveBits
+			m = m<<1 | 1
+		}
 	}
+	d.rng, d.code, d.pos = rng, code, pos
 	return m - 1<<uint(n)
 }
 
 func (d *xzRangeDec) reverseTree(probs []lzProb, off, n int) uint32 {
+	rng, code, pos, in := d.rng, d.code, d.pos, d.in
 	m := 1
 	var sym uint32
 	for i := 0; i < n; i++ {
-		b := d.bit(&probs[off+m])
-		m = m<<1 | int(b)
-		sym |= b << uint(i)
+		if rng < lzTop {
+			rng <<= 8
+			code = code<<8 | uint32(in[pos])
+			pos++
+		}
+		p := &probs[off+m]
+		bound := (rng >> 11) * uint32(*p)
+		if code < bound {
+			rng = bound
+			*p += (lzBitModelTotal - *p) >> lzMoveBits
+			m <<= 1
+		} else {
+			code -= bound
+			rng -= bound
+			*p -= *p >> lzMoveBits
+			m = m<<1 | 1
+			sym |= 1 << uint(i)
+		}
 	}
+	d.rng, d.code, d.pos = rng, code, pos
 	return sym
 }
 
@@ -335,6 +375,11 @@ func (z *lzmaDec) decodeChunk(w *xzWindow, in []byte, u int) error {
 			probs = probs[:0x300]
 			if z.state < 7 {
 				for sym < 0x100 {
+					if rng < lzTop {
+						rng <<= 8
+						code = code<<8 | uint32(in[pos])
+						pos++
+					}
 					p := &probs[sym]
 					v := uint32(*p)
 					bound := (rng >> 11) * v
@@ -348,11 +393,6 @@ func (z *lzmaDec) decodeChunk(w *xzWindow, in []byte, u int) error {
 						*p = lzProb(v - v>>lzMoveBits)
 						sym = sym<<1 | 1
 					}
-					if rng < lzTop {
-						rng <<= 8
-						code = code<<8 | uint32(in[pos])
-						pos++
-					}
 				}
 			} else {
 				if int64(z.rep[0]) >= avail {
@@ -361,6 +401,11 @@ func (z *lzmaDec) decodeChunk(w *xzWindow, in []byte, u int) error {
 				match := uint32(w.back(int(z.rep[0])))
 				offs := uint32(0x100)
 				for sym < 0x100 {
+					if rng < lzTop {
+						rng <<= 8
+						code = code<<8 | uint32(in[pos])
+						pos++
+					}
 					match <<= 1
 					mb := match & offs
 					p := &probs[offs+mb+sym]
@@ -377,11 +422,6 @@ func (z *lzmaDec) decodeChunk(w *xzWindow, in []byte, u int) error {
 						*p = lzProb(v - v>>lzMoveBits)
 						sym = sym<<1 | 1
 						offs &= mb
-					}
-					if rng < lzTop {
-						rng <<= 8
-						code = code<<8 | uint32(in[pos])
-						pos++
 					}
 				}
 			}
