@@ -136,7 +136,7 @@ func TestSwiftDown(t *testing.T) {
 	st.Retry = fast
 	_, err = st.Open(ctx, "config")
 	if err == nil || !store.IsRetryable(err) || !strings.Contains(err.Error(), "connection refused") || !strings.Contains(err.Error(), dead) ||
-		!strings.Contains(err.Error(), "Swift unavailable") || !strings.Contains(err.Error(), "gave up after 4 attempts") {
+		!strings.Contains(err.Error(), "Swift unavailable") || !strings.Contains(err.Error(), "gave up after 4 attempts") || strings.Count(err.Error(), "gave up") != 1 {
 		t.Fatalf("Swift down: %v, want a retryable 'connection refused' naming %s after 4 attempts", err, dead)
 	}
 	if _, err := swift.GetLimits(ctx, nil, dead+"/v1/AUTH_x"); err == nil {
@@ -258,7 +258,7 @@ func TestStoreRetries(t *testing.T) {
 	p.Fail(1000, osauthtest.Answer503, nil)
 	_, err = ps.Stat(ctx, "refs/heads/r1")
 	if err == nil || !store.IsRetryable(err) || !strings.Contains(err.Error(), "HTTP 503") || !strings.Contains(err.Error(), "Swift unavailable") ||
-		!strings.Contains(err.Error(), p.URL) || !strings.Contains(err.Error(), "gave up after 4 attempts") || p.Failed() != 4 {
+		!strings.Contains(err.Error(), p.URL) || !strings.Contains(err.Error(), "gave up after 4 attempts") || strings.Count(err.Error(), "gave up") != 1 || p.Failed() != 4 {
 		t.Fatalf("Swift answering 503: %v (%d requests)", err, p.Failed())
 	}
 	_, err = ts.Stat(ctx, "refs/heads/r1")

@@ -307,6 +307,11 @@ func classify(op, p string, err error) error {
 		return err
 	}
 	e := &store.Error{Op: op, Path: p, Err: err, Retryable: osauth.IsRetryable(err)}
+	var g *retry.GaveUpError
+	if errors.As(err, &g) {
+		err = g.Err // the message says "gave up" once, below
+		e.Err = err
+	}
 	var ue gophercloud.ErrUnexpectedResponseCode
 	var reauth *gophercloud.ErrUnableToReauthenticate
 	switch {
@@ -327,8 +332,7 @@ func classify(op, p string, err error) error {
 	case e.Retryable:
 		e.Err = fmt.Errorf("Swift unavailable: %w", err)
 	}
-	var g *retry.GaveUpError
-	if errors.As(err, &g) {
+	if g != nil {
 		e.Err = fmt.Errorf("%w (gave up after %d attempts)", e.Err, g.Attempts)
 	}
 	return e
