@@ -19,11 +19,19 @@ import (
 
 // Run is the daemon loop: Step, wait, repeat until ctx ends. wake, when it
 // receives, cuts a wait short (SIGUSR1, `gostree-agent apply`). Run tells
-// systemd it is ready after the first step and keeps its watchdog fed from
-// this loop, so a hung step is noticed.
+// systemd it is ready before the first step, and keeps its watchdog fed
+// from this loop, so a hung step is noticed.
+//
+// Ready comes first because a step can take long: a pull, or, after the
+// reboot into a new deployment, the wait for this boot's health report.
+// gostree-healthcheck.service, which writes that report, is ordered after
+// multi-user.target, and multi-user.target waits for this Type=notify
+// unit to be ready: were Ready sent after the first step, the agent would
+// wait for a report that cannot come until systemd kills it at its start
+// timeout (seen in the VM test, e2e/vm-agent-e2e.sh).
 func (a *Agent) Run(ctx context.Context, wake <-chan struct{}) error {
 	a.startup(ctx)
-	first := true
+	sdnotify.Ready()
 	for {
 		wait, err := a.Step(ctx)
 		if err != nil {
@@ -33,10 +41,6 @@ func (a *Agent) Run(ctx context.Context, wake <-chan struct{}) error {
 		if ctx.Err() != nil {
 			sdnotify.Stopping()
 			return nil
-		}
-		if first {
-			sdnotify.Ready()
-			first = false
 		}
 		sdnotify.Status(a.statusLine())
 		if wait <= 0 {
