@@ -1249,10 +1249,17 @@ func (p *puller) ensureMeta(ctx context.Context, n ObjectName) error {
 }
 
 // stageMeta verifies and stages a metadata object held in memory.
+// The gate is taken inside withTxn, as content writers do (transaction
+// lock first, then a gate slot): holding a slot across withTxn's
+// checkpoint, which waits for every transaction user, deadlocked against
+// content writers holding the transaction and waiting for a slot.
 func (p *puller) stageMeta(typ ObjectType, b []byte, c Checksum) error {
-	p.gate.enter()
-	defer p.gate.leave()
-	return p.withTxn(func(t *Txn) error { _, err := t.WriteMetadata(typ, b, &c); return err })
+	return p.withTxn(func(t *Txn) error {
+		p.gate.enter()
+		defer p.gate.leave()
+		_, err := t.WriteMetadata(typ, b, &c)
+		return err
+	})
 }
 
 func (p *puller) fetchContent(ctx context.Context, c Checksum) error {

@@ -349,3 +349,32 @@ func TestPullCheckpoints(t *testing.T) {
 	fs.setFault(func(string, int) string { return "" })
 	checkOnlyMissing(t, r, fs, s, c, served)
 }
+
+// TestPullCheckpointsUnderContention: checkpoints while every write slot
+// is contended (one slot, many fetches in flight) must not deadlock
+// (metadata writers once held a slot while waiting for the checkpoint,
+// which waited for content writers waiting for that slot).
+func TestPullCheckpointsUnderContention(t *testing.T) {
+	served, _ := gostreeServedRepo(t)
+	old := checkpointInterval
+	checkpointInterval = time.Nanosecond
+	defer func() { checkpointInterval = old }()
+	t.Setenv("GOSTREE_PULL_WRITERS", "1")
+	_, s := startFaulty(t, served.path, func(string, int) string { return "" })
+	for i := 0; i < 5; i++ {
+		r := newRepo(t, ModeBareUser)
+		done := make(chan error, 1)
+		go func() {
+			_, err := Pull(context.Background(), r, s, PullOptions{Remote: noGPG("origin"), Refs: []string{"main"}, Jobs: 32})
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("round %d: %v", i, err)
+			}
+		case <-time.After(2 * time.Minute):
+			t.Fatalf("round %d: the pull hangs (deadlock between checkpoints and write slots)", i)
+		}
+	}
+}
