@@ -309,6 +309,9 @@ func statusError(op, p string, code int) error {
 		return &store.Error{Op: op, Path: p, Status: code, Err: os.ErrNotExist}
 	case code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || code >= 500:
 		return &store.Error{Op: op, Path: p, Status: code, Retryable: true}
+	case code == http.StatusUnauthorized:
+		return &store.Error{Op: op, Path: p, Status: code,
+			Err: errors.New("unauthorized: the server refused the credentials, or the TempURL's signature is wrong or has expired")}
 	}
 	return &store.Error{Op: op, Path: p, Status: code}
 }
