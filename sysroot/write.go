@@ -218,6 +218,9 @@ func (s *Sysroot) writeDeployments(ctx context.Context, list []*Deployment, trie
 			return nil, err
 		}
 		crashPoint("boot/loader swapped")
+		if err := s.checkpointBoot(); err != nil {
+			return nil, err
+		}
 		res.BootVersion, res.SubBootVersion = nb, nsub
 	}
 	if err := s.dropStaleRefs(refs); err != nil {
