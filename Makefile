@@ -6,7 +6,8 @@
 #   make fuzz    run every Fuzz* target in the repository, one at a time, FUZZTIME each
 #   make bench   Go benchmarks, then gostree vs ostree on real Debian trees
 #   make demo    end-to-end demo on a sample tree (root, Debian 12)
-#   make e2e     boot a gostree-made disk image in qemu, update it, boot counting (root, ~6 min)
+#   make e2e     boot a gostree-made disk image in qemu, update it, boot counting (root, ~6 min),
+#                then the agent scenario (make e2e-agent: the guest updates itself, rolls back)
 #   make deps    install the Debian packages the tests need (idempotent)
 #   make openstack-up / openstack-down / openstack-smoke   local Keystone+Glance+Swift+Heat (scripts/openstack-*.sh)
 
@@ -82,10 +83,19 @@ demo:
 
 # The real-VM end-to-end test (issue 7, e2e/vm-e2e.sh): root, qemu under TCG, bounded to 20 minutes;
 # serial consoles and images stay in _build/vm/e2e. Not part of `make test` (yet).
-.PHONY: e2e
+# `make e2e` runs both scenarios: the host-driven one, then the agent's (e2e-agent).
+.PHONY: e2e e2e-agent
 e2e:
 	bash scripts/deps.sh --vm
 	timeout -k 30 20m bash e2e/vm-e2e.sh
+	timeout -k 30 20m bash e2e/vm-agent-e2e.sh
+
+# The agent scenario (e2e/vm-agent-e2e.sh): the guest's gostree-agent updates it as the config
+# drive's metadata asks, rolls back a failed health check, reports a deployment that never
+# boots; consoles and images in _build/vm/e2e-agent. Root, bounded to 20 minutes.
+e2e-agent:
+	bash scripts/deps.sh --vm
+	timeout -k 30 20m bash e2e/vm-agent-e2e.sh
 
 # A local OpenStack (Keystone, Glance, Swift, Heat from Debian's packages, 127.0.0.1 only) for the
 # Swift, Glance and Heat tests: state in $(OPENSTACK_STATE); `. $(OPENSTACK_STATE)/openrc` to use it.

@@ -33,9 +33,10 @@ packages=(ostree nginx mmdebstrap attr gnupg xz-utils e2fsprogs ca-certificates 
 openstack_packages=(keystone glance-api swift-proxy swift-account swift-container swift-object uwsgi-plugin-python3 procps heat-common memcached)
 # Opt-in, `scripts/deps.sh --vm`: the real-VM end-to-end test (`make e2e`, scripts/vm/, e2e/).
 #   qemu-system-x86 (TCG; no KVM needed), grub-pc-bin (GRUB for BIOS: i386-pc modules, boot.img),
-#   genisoimage (the config drive), fdisk (sfdisk: checks of the MBR); mmdebstrap (the guest's
+#   genisoimage (the config drive), fdisk (sfdisk: checks of the MBR), jq (the agent scenario reads
+#   `gostree-agent status --json`), openssl (its ed25519 signing key); mmdebstrap (the guest's
 #   Debian tree) is in the default set
-vm_packages=(qemu-system-x86 grub-pc-bin genisoimage fdisk)
+vm_packages=(qemu-system-x86 grub-pc-bin genisoimage fdisk jq openssl)
 for arg in "$@"; do
   case $arg in
     --openstack) packages+=("${openstack_packages[@]}") ;;
