@@ -17,6 +17,7 @@ import (
 	"github.com/gostree/gostree/agent/health"
 	"github.com/gostree/gostree/agent/reboot"
 	"github.com/gostree/gostree/heatmeta"
+	"github.com/gostree/gostree/internal/retry"
 	"github.com/gostree/gostree/ostree"
 	"github.com/gostree/gostree/sysroot"
 )
@@ -97,7 +98,7 @@ func New(o Options) (*Agent, error) {
 		o.Now = time.Now
 	}
 	if o.Sleep == nil {
-		o.Sleep = sleepCtx
+		o.Sleep = retry.Sleep
 	}
 	if o.Rebooter == nil {
 		argv := cfg.Reboot.Command
@@ -165,17 +166,6 @@ func New(o Options) (*Agent, error) {
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
 
 // Collector returns the metadata collector (for print-metadata).
 func (a *Agent) Collector() *heatmeta.Collector { return a.collector }

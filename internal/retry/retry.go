@@ -60,7 +60,12 @@ func (p Policy) Delay(n int) time.Duration {
 // Wait sleeps before retry number n; it returns ctx's error if ctx ends
 // first.
 func (p Policy) Wait(ctx context.Context, n int) error {
-	t := time.NewTimer(p.Delay(n))
+	return Sleep(ctx, p.Delay(n))
+}
+
+// Sleep waits d; it returns ctx's error if ctx ends first.
+func Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
