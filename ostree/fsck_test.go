@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gostree/gostree/ostree/gvariant"
+	"golang.org/x/sys/unix"
 )
 
 // Checksums of tree A objects (testdata/vectors/README.md).
@@ -457,5 +458,55 @@ func BenchmarkFsck(b *testing.B) {
 		if !res.OK() {
 			b.Fatal(res.Err())
 		}
+	}
+}
+
+// TestFsckReadOnlyRepo: fsck (a reader) works on a repository mounted
+// read-only, with or without a .lock file in it, and a writer is refused
+// with an error saying why.
+func TestFsckReadOnlyRepo(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for a read-only bind mount")
+	}
+	for _, withLock := range []bool{true, false} {
+		name := "lockfile"
+		if !withLock {
+			name = "no-lockfile"
+		}
+		t.Run(name, func(t *testing.T) {
+			w, _, _ := makeHistoryRepo(t, ModeArchive)
+			lock := filepath.Join(w.Path(), ".lock")
+			if withLock {
+				if err := os.WriteFile(lock, nil, 0o640); err != nil {
+					t.Fatal(err)
+				}
+			} else if err := os.Remove(lock); err != nil && !errors.Is(err, os.ErrNotExist) {
+				t.Fatal(err)
+			}
+			w.Close()
+			ro := filepath.Join(t.TempDir(), "ro")
+			if err := os.Mkdir(ro, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := unix.Mount(w.Path(), ro, "", unix.MS_BIND, ""); err != nil {
+				t.Skipf("bind mount: %v", err)
+			}
+			t.Cleanup(func() { unix.Unmount(ro, unix.MNT_DETACH) })
+			if err := unix.Mount("", ro, "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY, ""); err != nil {
+				t.Fatalf("remount read-only: %v", err)
+			}
+			r, err := Open(ro)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			res := runFsck(t, r, FsckOptions{})
+			if !res.OK() || res.Commits != 2 {
+				t.Fatalf("fsck of a read-only repo: %+v", res)
+			}
+			if _, err := r.Lock(context.Background(), LockExclusive); err == nil || !strings.Contains(err.Error(), "read-only") {
+				t.Fatalf("exclusive lock on a read-only repo: %v", err)
+			}
+		})
 	}
 }

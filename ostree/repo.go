@@ -29,6 +29,7 @@ type Repo struct {
 	lockTimeout time.Duration
 	lockMu      sync.Mutex
 	lockFile    *os.File
+	lockRO      bool // the repository is read-only to this process: no exclusive lock
 	lockShared  int
 	lockExcl    int
 }
@@ -147,12 +148,28 @@ const (
 func (r *Repo) Lock(ctx context.Context, kind LockKind) (func(), error) {
 	r.lockMu.Lock()
 	defer r.lockMu.Unlock()
-	if r.lockFile == nil {
+	if r.lockFile == nil && !r.lockRO {
 		f, err := os.OpenFile(filepath.Join(r.path, ".lock"), os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o640)
+		if err != nil && kind == LockShared && isReadOnlyErr(err) {
+			// A reader of a repository it cannot write (a read-only mount, another
+			// user's repo): share an existing lock file opened read-only, as flock
+			// allows, or go without one as ostree does for repos it cannot write.
+			r.lockRO = true
+			f, err = os.OpenFile(filepath.Join(r.path, ".lock"), os.O_RDONLY|unix.O_CLOEXEC, 0)
+			if err != nil && (errors.Is(err, fs.ErrNotExist) || isReadOnlyErr(err)) {
+				f, err = nil, nil
+			}
+		}
 		if err != nil {
 			return nil, fmt.Errorf("opening repository lock: %w", err)
 		}
 		r.lockFile = f
+	}
+	if r.lockRO && kind == LockExclusive {
+		return nil, fmt.Errorf("locking repository %s for writing: it is read-only to this process", r.path)
+	}
+	if r.lockFile == nil {
+		return func() {}, nil
 	}
 	want := unix.LOCK_SH
 	if kind == LockExclusive || r.lockExcl > 0 {
@@ -224,4 +241,9 @@ func (r *Repo) Close() error {
 
 func (r *Repo) objectPath(n ObjectName) string {
 	return filepath.Join(r.path, LoosePath(n, r.mode))
+}
+
+// isReadOnlyErr reports whether err says a file cannot be opened for writing.
+func isReadOnlyErr(err error) bool {
+	return errors.Is(err, unix.EROFS) || errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM)
 }
