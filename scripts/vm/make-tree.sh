@@ -13,7 +13,7 @@
 #     wants RequiresMountsFor=);
 #   - the binaries of VM_DIR/bin (gostree, gostree-agent once cmd/gostree-agent exists, the test
 #     helper vmbless) in /usr/bin, the units of contrib/systemd in /usr/lib/systemd/system;
-#     gostree-finalize-staged.path enabled (ostree's own ostree-finalize-staged.path disabled in
+#     gostree-finalize-staged.path enabled (ostree's own ostree-finalize-staged.path masked in
 #     its favour), gostree-agent.service (+ gostree-healthcheck.service) only with --agent;
 #   - the kvm modules blacklisted, getty-static masked, a serial getty on ttyS0;
 #   - the test payload: /usr/lib/vmtest/version, /usr/etc/vmtest.conf (+ vmtest-added-in-vN.conf
@@ -110,7 +110,10 @@ enable_unit() {
 }
 enable_unit gostree-finalize-staged.path
 if [ -f usr/lib/systemd/system/gostree-finalize-staged.path ]; then
+  # ostree-boot's generator enables its own ostree-finalize-staged.path on every booted
+  # deployment; left alone it would race gostree's finalization at shutdown. Mask it.
   find usr/etc/systemd/system -name 'ostree-finalize-staged.path' -type l -delete
+  ln -sf /dev/null usr/etc/systemd/system/ostree-finalize-staged.path
 fi
 if [ "$agent" = yes ]; then
   [ -x usr/bin/gostree-agent ] || vm_die "--agent: no gostree-agent in $VM_DIR/bin (cmd/gostree-agent)"
@@ -153,7 +156,13 @@ say "begin version=$ver uptime=$(cut -d' ' -f1 /proc/uptime)"
 say "version=$ver"
 say "cmdline=$(cat /proc/cmdline)"
 karg=$(tr ' ' '\n' </proc/cmdline | sed -n 's/^ostree=//p')
-say "booted=$(basename "$(readlink -f "/sysroot$karg")")"
+# The booted deployment is the one whose directory is / (by device and inode): the ostree= karg
+# names a bootlink, which a deploy made since boot may have repointed.
+booted=none
+for d in /sysroot/ostree/deploy/*/deploy/*/; do
+  [ "$(stat -c %d:%i "$d")" = "$(stat -c %d:%i /)" ] && booted=$(basename "$d")
+done
+say "booted=$booted"
 say "root_is_deployment=$([ "$(stat -c %d:%i /)" = "$(stat -c %d:%i "/sysroot$karg/")" ] && echo yes || echo no)"
 say "run_ostree_booted=$([ -e /run/ostree-booted ] && echo yes || echo no)"
 say "usr_readonly=$(touch /usr/.vmtest-w 2>/dev/null && echo no || echo yes)"
