@@ -263,30 +263,62 @@ func (t *Txn) WriteTree(ctx context.Context, m *MutableTree, jobs int) (tree, me
 	if err := g.Wait(); err != nil {
 		return tree, meta, err
 	}
-	return t.writeDirs(m)
+	return t.writeDirs(ctx, m, jobs)
 }
 
-func (t *Txn) writeDirs(m *MutableTree) (tree, meta Checksum, err error) {
-	var dt DirTree
-	for name, f := range m.files {
-		dt.Files = append(dt.Files, TreeFile{Name: name, Checksum: f.sum})
+// writeDirs encodes the dirtree and dirmeta objects of m, children first
+// (a dirtree names its subtrees by checksum), then writes them on jobs
+// workers: each is a file to create, and creation is most of the cost.
+func (t *Txn) writeDirs(ctx context.Context, m *MutableTree, jobs int) (tree, meta Checksum, err error) {
+	type object struct {
+		typ  ObjectType
+		data []byte
+		sum  Checksum
 	}
-	for name, d := range m.dirs {
-		st, sm, err := t.writeDirs(d)
-		if err != nil {
+	var objs []object
+	seen := map[ObjectName]bool{}
+	add := func(typ ObjectType, data []byte) Checksum {
+		sum := SumBytes(data)
+		if n := (ObjectName{sum, typ}); !seen[n] {
+			seen[n] = true
+			objs = append(objs, object{typ, data, sum})
+		}
+		return sum
+	}
+	var encode func(m *MutableTree) (tree, meta Checksum, err error)
+	encode = func(m *MutableTree) (tree, meta Checksum, err error) {
+		var dt DirTree
+		for name, f := range m.files {
+			dt.Files = append(dt.Files, TreeFile{Name: name, Checksum: f.sum})
+		}
+		for name, d := range m.dirs {
+			st, sm, err := encode(d)
+			if err != nil {
+				return tree, meta, err
+			}
+			dt.Dirs = append(dt.Dirs, TreeDir{Name: name, Tree: st, Meta: sm})
+		}
+		dt.Sort()
+		if err := m.meta.Validate(); err != nil {
 			return tree, meta, err
 		}
-		dt.Dirs = append(dt.Dirs, TreeDir{Name: name, Tree: st, Meta: sm})
+		return add(ObjDirTree, dt.Encode()), add(ObjDirMeta, m.meta.Encode()), nil
 	}
-	dt.Sort()
-	if tree, err = t.WriteMetadata(ObjDirTree, dt.Encode(), nil); err != nil {
+	if tree, meta, err = encode(m); err != nil {
 		return tree, meta, err
 	}
-	if err := m.meta.Validate(); err != nil {
-		return tree, meta, err
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(jobs)
+	for _, o := range objs {
+		g.Go(func() error {
+			if err := gctx.Err(); err != nil {
+				return err
+			}
+			_, err := t.WriteMetadata(o.typ, o.data, &o.sum)
+			return err
+		})
 	}
-	meta, err = t.WriteMetadata(ObjDirMeta, m.meta.Encode(), nil)
-	return tree, meta, err
+	return tree, meta, g.Wait()
 }
 
 // smallFile is the size up to which a file is read into memory once,

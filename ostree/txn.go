@@ -12,12 +12,13 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 
 	"github.com/klauspost/compress/flate"
+	"golang.org/x/sync/errgroup"
 	"golang.org/x/sys/unix"
 
 	"github.com/gostree/gostree/internal/atomicfile"
@@ -706,15 +707,71 @@ func (t *Txn) Commit() error {
 			return fmt.Errorf("syncing staged objects: %w", err)
 		}
 	}
-	names := make([]ObjectName, 0, len(t.staged))
+	// Publish: every object but the commits first, spread over workers by
+	// object directory (a worker owns its directories, so renames do not
+	// contend on a directory lock), then the commits, so a reader never sees
+	// a commit before its tree.
+	var commits []ObjectName
+	shards := publishShards()
+	byShard := make([][]ObjectName, shards)
 	for n := range t.staged {
-		names = append(names, n)
+		if n.Type == ObjCommit {
+			commits = append(commits, n)
+			continue
+		}
+		i := int(n.Checksum[0]) % shards
+		byShard[i] = append(byShard[i], n)
 	}
-	// Commits last, so a reader never sees a commit before its tree.
-	sort.Slice(names, func(i, j int) bool {
-		return names[i].Type != ObjCommit && names[j].Type == ObjCommit
-	})
+	touchedBy := make([]map[string]bool, shards)
+	var g errgroup.Group
+	for i := range byShard {
+		touchedBy[i] = map[string]bool{}
+		g.Go(func() error {
+			if err := t.publish(byShard[i], touchedBy[i]); err != nil {
+				return err
+			}
+			return syncDirs(r.fsync, touchedBy[i])
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
 	touched := map[string]bool{}
+	if err := t.publish(commits, touched); err != nil {
+		return err
+	}
+	touched[filepath.Join(r.path, "objects")] = true
+	if err := syncDirs(r.fsync, touched); err != nil {
+		return err
+	}
+	for _, u := range t.refs {
+		if err := r.SetRef(u.rs, u.c); err != nil && !(u.c.IsZero() && errors.Is(err, ErrNotFound)) {
+			return fmt.Errorf("updating ref %s: %w", u.rs, err)
+		}
+	}
+	return nil
+}
+
+// syncDirs fsyncs the directories of dirs when sync is set.
+func syncDirs(sync bool, dirs map[string]bool) error {
+	if !sync {
+		return nil
+	}
+	for dir := range dirs {
+		if err := atomicfile.SyncDir(dir); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// publishShards is how many workers publish a transaction's objects.
+func publishShards() int { return min(max(runtime.GOMAXPROCS(0), 1), 8) }
+
+// publish renames staged objects into the repository, recording the
+// object directories it touched (created if missing).
+func (t *Txn) publish(names []ObjectName, touched map[string]bool) error {
+	r := t.repo
 	for _, n := range names {
 		rel := LoosePath(n, r.mode)
 		src := filepath.Join(t.stage, rel[len("objects/"):])
@@ -745,21 +802,6 @@ func (t *Txn) Commit() error {
 		}
 		if err != nil {
 			return fmt.Errorf("publishing %s: %w", n, err)
-		}
-	}
-	if r.fsync {
-		for dir := range touched {
-			if err := atomicfile.SyncDir(dir); err != nil {
-				return err
-			}
-		}
-		if err := atomicfile.SyncDir(filepath.Join(r.path, "objects")); err != nil {
-			return err
-		}
-	}
-	for _, u := range t.refs {
-		if err := r.SetRef(u.rs, u.c); err != nil && !(u.c.IsZero() && errors.Is(err, ErrNotFound)) {
-			return fmt.Errorf("updating ref %s: %w", u.rs, err)
 		}
 	}
 	return nil
