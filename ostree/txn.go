@@ -406,10 +406,32 @@ func (t *Txn) writeStaged(p string, fi *FileInfo, content io.Reader, expected *C
 	if err == nil && t.repo.mode != ModeArchive {
 		err = t.applyFileMeta(int(f), fi, modeSet)
 	}
+	if err == nil {
+		t.startWriteback(int(f), fi.Size)
+	}
 	if cerr := f.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("writing %s.file: %w", expected, cerr)
 	}
 	return err
+}
+
+// writebackMin is the smallest object whose writeback starts as soon as
+// it is written (see startWriteback). Smaller ones are left to the syncfs,
+// which writes them in larger batches: starting every object's writeback
+// cost more kernel time than it saved (tree-v1 into bare: 64 KiB gave
+// 0.93/0.94 s, every object 0.96/0.99 s, none 0.98/1.03 s).
+const writebackMin = 64 << 10
+
+// startWriteback asks the kernel to start writing a staged object's data
+// to disk now, without waiting for it (sync_file_range WRITE, as git's
+// batched fsync does): the disk then works while the transaction goes on,
+// and the syncfs at Commit has little left to wait for. Only when the
+// repository fsyncs; failures are ignored (syncfs reports them).
+func (t *Txn) startWriteback(fd int, size int64) {
+	if !t.repo.fsync || size < writebackMin {
+		return
+	}
+	unix.SyncFileRange(fd, 0, 0, unix.SYNC_FILE_RANGE_WRITE)
 }
 
 // objectPerm returns the permission bits of a regular-file object of fi in
