@@ -1,16 +1,13 @@
 #!/usr/bin/env bash
 # scripts/bench-compare.sh — time gostree against the real ostree on the same Debian trees.
 #
-# Steps, run ROUNDS times (default 3) per tool, ostree first in each round, with identical
-# flags; the table reports the fastest round (this machine's disk and memory reclaim are noisy:
-# single runs vary by 2x), and every round's figures are kept in _build/bench/*.time.
-# Nothing is deleted between measured steps (freeing blocks skews the next step).
-#   a  commit tree-v1 into a fresh archive repo
-#   b  commit tree-v2 into that same archive repo (second commit, mostly existing objects)
-#   c  commit tree-v1 into a fresh bare repo
-#   d  fsck the bare repo
-#   e  checkout -H (hardlinks) of v1 from the bare repo
-#   f  checkout (copy) of v1 from the archive repo
+# Steps, run ROUNDS times (default 5) per tool, ostree first in odd rounds and gostree first in
+# even ones, with identical flags; the table reports the fastest round and the medians (this
+# machine's disk and memory reclaim are noisy: single runs vary by 2x), and every round's
+# figures are kept in _build/bench/*.time.
+# Each round starts from the same state (scripts/bench-lib.sh: caches dropped; after the results
+# of an earlier run are deleted, a 61 s wait, as file creation on this machine's root filesystem
+# is slow for a minute after deletions).
 # Before each commit the input tree is read once (tar to a pipe) so both tools start from a
 # warm page cache. The cache is not dropped, but `sync` runs before every measured command.
 # Both tools must produce the same commit checksums (content addressing): steps a, b and c
@@ -50,7 +47,9 @@ bash scripts/make-trees.sh "$trees" >&2
 v1=$trees/tree-v1
 v2=$trees/tree-v2
 
+. scripts/bench-lib.sh
 rm -rf "$work"
+bench_settle # whatever ran before may have deleted files (an earlier run, another bench)
 mkdir -p "$work"
 
 # warm TREE: read every file once. (Not `tar cf /dev/null`: GNU tar skips file data then.)
@@ -83,43 +82,45 @@ tool_cmd() { case $1 in ostree) cmd=("$OSTREE") ;; gostree) cmd=("$GOSTREE") ;; 
 ref() { cat "$1/refs/heads/$2" 2>/dev/null || echo "-"; }
 
 declare -A check
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-5}
 for round in $(seq 1 "$ROUNDS"); do
   rw=$work/r$round
   for tool in ostree gostree; do mkdir -p "$rw/$tool"; done
+  bench_fresh
+  if [ $((round % 2)) = 1 ]; then tools="ostree gostree"; else tools="gostree ostree"; fi
 
   # a: commit v1 into a fresh archive repo
   warm "$v1"
-  for tool in ostree gostree; do
+  for tool in $tools; do
     tool_cmd $tool; r=$rw/$tool/archive
     "${cmd[@]}" --repo="$r" init --mode=archive >"$rw/init-archive-$tool.log" 2>&1 || log "init archive ($tool) failed"
     measure a $tool "${cmd[@]}" --repo="$r" commit "${commit_flags[@]}" -b v1 --tree=dir="$v1"
   done
   # b: commit v2 into the same archive repo
   warm "$v2"
-  for tool in ostree gostree; do
+  for tool in $tools; do
     tool_cmd $tool; r=$rw/$tool/archive
     measure b $tool "${cmd[@]}" --repo="$r" commit "${commit_flags[@]}" -b v2 --tree=dir="$v2"
   done
   # c: commit v1 into a fresh bare repo
   warm "$v1"
-  for tool in ostree gostree; do
+  for tool in $tools; do
     tool_cmd $tool; r=$rw/$tool/bare
     "${cmd[@]}" --repo="$r" init --mode=bare >"$rw/init-bare-$tool.log" 2>&1 || log "init bare ($tool) failed"
     measure c $tool "${cmd[@]}" --repo="$r" commit "${commit_flags[@]}" -b v1 --tree=dir="$v1"
   done
   # d: fsck the bare repo
-  for tool in ostree gostree; do
+  for tool in $tools; do
     tool_cmd $tool
     measure d $tool "${cmd[@]}" --repo="$rw/$tool/bare" fsck
   done
   # e: checkout -H from the bare repo
-  for tool in ostree gostree; do
+  for tool in $tools; do
     tool_cmd $tool
     measure e $tool "${cmd[@]}" --repo="$rw/$tool/bare" checkout -H v1 "$rw/$tool/co-hardlink"
   done
   # f: checkout (copy) from the archive repo
-  for tool in ostree gostree; do
+  for tool in $tools; do
     tool_cmd $tool
     measure f $tool "${cmd[@]}" --repo="$rw/$tool/archive" checkout v1 "$rw/$tool/co-archive"
   done
@@ -146,6 +147,17 @@ field() { # field STEP TOOL N: the smallest (N=1, wall) or largest (N=4, maxrss)
   cat "$work/$1-$2"-r*.time | awk -v n="$3" 'NR == 1 || (n == 1 && $n < best) || (n != 1 && $n > best) { best = $n } END { print best }'
 }
 
+median() { # median STEP TOOL: the median wall time over the rounds, or FAIL
+  local f
+  for f in "$work/$1-$2"-r*.time; do
+    if [ ! -s "$f" ] || grep -q FAIL "$f"; then echo FAIL; return; fi
+  done
+  cat "$work/$1-$2"-r*.time | awk '{print $1}' | sort -n | awk '{v[NR] = $1} END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+ratio() { # ratio G O
+  case "$1$2" in *FAIL*) echo - ;; *) awk -v g="$1" -v o="$2" 'BEGIN { if (o > 0) printf "%.2f", g / o; else print "-" }' ;; esac
+}
+
 mb() { case $1 in FAIL|-) echo "-" ;; *) awk -v k="$1" 'BEGIN { printf "%.0f", k / 1024 }' ;; esac; }
 declare -A label=(
   [a]="commit tree-v1 into fresh archive repo"
@@ -156,17 +168,13 @@ declare -A label=(
   [f]="checkout v1 (copy) from archive repo"
 )
 {
-  echo "| step | operation | ostree s (best of $ROUNDS) | gostree s (best of $ROUNDS) | gostree/ostree | maxrss ostree / gostree (MB) | check |"
+  echo "| step | operation | ostree s best / median of $ROUNDS | gostree s best / median | gostree/ostree best (median) | maxrss ostree / gostree (MB) | check |"
   echo "|---|---|---:|---:|---:|---:|---|"
   for step in a b c d e f; do
     o=$(field $step ostree 1); g=$(field $step gostree 1)
+    omed=$(median $step ostree); gmed=$(median $step gostree)
     om=$(field $step ostree 4); gm=$(field $step gostree 4)
-    if [ "$o" = FAIL ] || [ "$g" = FAIL ]; then
-      ratio=-
-    else
-      ratio=$(awk -v g="$g" -v o="$o" 'BEGIN { if (o > 0) printf "%.2f", g / o; else print "-" }')
-    fi
-    echo "| $step | ${label[$step]} | $o | $g | $ratio | $(mb "$om") / $(mb "$gm") | ${check[$step]:-} |"
+    echo "| $step | ${label[$step]} | $o / $omed | $g / $gmed | $(ratio "$g" "$o") ($(ratio "$gmed" "$omed")) | $(mb "$om") / $(mb "$gm") | ${check[$step]:-} |"
   done
 } | tee "$work/results.md"
 echo

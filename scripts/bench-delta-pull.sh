@@ -43,7 +43,9 @@ NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 [ -x /usr/bin/time ] || die "/usr/bin/time not found: run scripts/deps.sh"
 [ "$(id -u)" -eq 0 ] || die "must run as root"
 
+. scripts/bench-lib.sh
 rm -rf "$work"
+bench_settle # whatever ran before may have deleted files (an earlier run, another bench)
 mkdir -p "$work/www" "$work/nginx"
 ln -s "$src_o" "$work/www/ostree"
 ln -s "$src_g" "$work/www/gostree"
@@ -124,8 +126,10 @@ measure() {
 status=0
 declare -A check
 for round in $(seq 1 "$ROUNDS"); do
+  bench_fresh "$src_o/deltas" "$src_g/deltas"
   for src in ostree gostree; do
-    for tool in ostree gostree; do
+    if [ $((round % 2)) = 1 ]; then tools="ostree gostree"; else tools="gostree ostree"; fi
+    for tool in $tools; do
       tool_cmd $tool
       r=$work/r-$src-$tool-$round
       "${cmd[@]}" --repo="$r" init --mode=bare >/dev/null
@@ -150,8 +154,9 @@ for round in $(seq 1 "$ROUNDS"); do
       fi
     done
   done
-  # Deleted after each round, outside the measured steps.
+  # Deleted after each round, outside the measured steps, then the freed inodes left to age.
   rm -rf "$work"/r-*-"$round"
+  if [ "$round" != "$ROUNDS" ]; then bench_settle; fi
 done
 
 # stat STEP N: over the rounds, "best median" of wall (N=1) or "max max" of maxrss (N=4); FAIL.

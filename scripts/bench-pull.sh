@@ -3,14 +3,16 @@
 #
 # One archive repository is made with ostree from _build/trees (branch v1 = tree-v1, branch main
 # = tree-v2 with v1 as parent, a summary, no static deltas) and served by one nginx on 127.0.0.1
-# (2 workers, its own prefix and config in _build/bench-pull). Then, ROUNDS times (default 3), for
-# each tool, ostree first, into a fresh bare repository:
+# (2 workers, its own prefix and config in _build/bench-pull). Then, ROUNDS times (default 5), for
+# each tool (ostree first in odd rounds, gostree first in even ones), into a fresh bare repository:
 #   p1  full pull of v1 (archive -> bare, every object)
 #   p2  incremental pull of main (v1 -> v2: only the new objects)
 #   p3  (once, RTT_MS=50 by default, 0 to skip) p1 through internal/tools/latencyproxy, which adds
 #       RTT_MS of round-trip time in front of the same nginx
 # Both tools use their defaults (gostree: 16 objects in flight; ostree: its own scheduler).
-# Nothing is deleted between measured steps. After each pull the result is checked (ostree fsck on round 1, same commit as the server);
+# Nothing is deleted between measured steps. Each round (and p3) starts from the same state
+# (scripts/bench-lib.sh: caches dropped, the served repository read once; a 61 s wait after an
+# earlier run's results are deleted). After each pull the result is checked (ostree fsck on round 1, same commit as the server);
 # the table gives the best and the median time of the rounds and the largest peak RSS (/usr/bin/time %M).
 # Pulls through static deltas are measured by scripts/bench-delta.sh (scripts/bench-delta-pull.sh).
 # Goals (issue 3): gostree/ostree <= 0.5 for both, peak RSS <= 64 MB.
@@ -28,7 +30,7 @@ if [ -x /usr/local/go/bin/go ]; then export PATH="/usr/local/go/bin:$PATH"; fi
 trees=${TREES:-$root/_build/trees}
 work=$root/_build/bench-pull
 OSTREE=${OSTREE:-ostree}
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-5}
 build_gostree=0
 if [ -z "${GOSTREE:-}" ]; then GOSTREE=$root/bin/gostree; build_gostree=1; fi
 
@@ -46,7 +48,9 @@ if [ "$build_gostree" = 1 ]; then
 fi
 bash scripts/make-trees.sh "$trees" >&2
 
+. scripts/bench-lib.sh
 rm -rf "$work"
+bench_settle # whatever ran before may have deleted files (an earlier run, another bench)
 mkdir -p "$work/www" "$work/nginx"
 served=$work/www/repo
 
@@ -124,8 +128,11 @@ measure() {
 
 declare -A check
 status=0
+fresh_state() { bench_fresh "$served"; }
 for round in $(seq 1 "$ROUNDS"); do
-  for tool in ostree gostree; do
+  fresh_state
+  if [ $((round % 2)) = 1 ]; then tools="ostree gostree"; else tools="gostree ostree"; fi
+  for tool in $tools; do
     tool_cmd $tool
     r=$work/r$round-$tool
     "${cmd[@]}" --repo="$r" init --mode=bare >/dev/null
@@ -158,6 +165,7 @@ if [ "$RTT_MS" != 0 ]; then
   trap 'kill "$proxy_pid" 2>/dev/null || true; if [ -n "$nginx_pid" ]; then kill "$nginx_pid" 2>/dev/null || true; wait "$nginx_pid" 2>/dev/null || true; fi' EXIT
   log "latency proxy on $proxy_addr: ${RTT_MS} ms round trip"
   round=1
+  fresh_state
   for tool in ostree gostree; do
     tool_cmd $tool
     r=$work/rtt-$tool
