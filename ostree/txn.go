@@ -748,15 +748,15 @@ func (t *Txn) Commit() error {
 	var g errgroup.Group
 	for i := range byShard {
 		touchedBy[i] = map[string]bool{}
-		g.Go(func() error {
-			if err := t.publish(byShard[i], touchedBy[i]); err != nil {
-				return err
-			}
-			return syncDirs(r.fsync, touchedBy[i])
-		})
+		g.Go(func() error { return t.publish(byShard[i], touchedBy[i]) })
 	}
 	if err := g.Wait(); err != nil {
 		return err
+	}
+	if r.fsync {
+		if err := syncDirsOrFS(filepath.Join(r.path, "objects"), touchedBy); err != nil {
+			return err
+		}
 	}
 	touched := map[string]bool{}
 	if err := t.publish(commits, touched); err != nil {
@@ -787,6 +787,39 @@ func syncDirs(sync bool, dirs map[string]bool) error {
 	return nil
 }
 
+// syncDirsBatch is how many directories syncDirsOrFS fsyncs one by one;
+// beyond it one syncfs is cheaper.
+const syncDirsBatch = 16
+
+// syncDirsOrFS makes the renames into the directories of dirs durable:
+// an fsync of each directory when there are few, else one syncfs of the
+// filesystem holding fsDir (one batch of writes, or one journal commit,
+// instead of a synchronous write per directory: hundreds of object
+// directories took ~130 ms to fsync one by one on this machine).
+func syncDirsOrFS(fsDir string, dirs []map[string]bool) error {
+	n := 0
+	for _, m := range dirs {
+		n += len(m)
+	}
+	if n <= syncDirsBatch {
+		for _, m := range dirs {
+			if err := syncDirs(true, m); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	d, err := os.Open(fsDir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := unix.Syncfs(int(d.Fd())); err != nil {
+		return fmt.Errorf("syncing published objects: %w", err)
+	}
+	return nil
+}
+
 // publishShards is how many workers publish a transaction's objects.
 func publishShards() int { return min(max(runtime.GOMAXPROCS(0), 1), 8) }
 
@@ -794,9 +827,18 @@ func publishShards() int { return min(max(runtime.GOMAXPROCS(0), 1), 8) }
 // object directories it touched (created if missing).
 func (t *Txn) publish(names []ObjectName, touched map[string]bool) error {
 	r := t.repo
+	emptied := map[string]bool{}
+	// The stage directories this worker emptied go now, one rmdir each and
+	// in parallel, rather than in finish's RemoveAll (a directory walk).
+	defer func() {
+		for d := range emptied {
+			unix.Rmdir(d) // fails harmlessly if an object stayed (already present)
+		}
+	}()
 	for _, n := range names {
 		rel := LoosePath(n, r.mode)
 		src := filepath.Join(t.stage, rel[len("objects/"):])
+		emptied[filepath.Dir(src)] = true
 		dst := filepath.Join(r.path, rel)
 		dir := filepath.Dir(dst)
 		if !touched[dir] {
