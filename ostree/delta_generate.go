@@ -31,9 +31,12 @@ type DeltaGenerateOptions struct {
 	// Inline stores the parts inside the superblock (`--inline`).
 	Inline bool
 	// MaxChunkSize is the largest uncompressed part payload (objects
-	// larger than it get a part of their own); 0 means 16 MiB (ostree's
-	// default is 32: smaller parts spread better over the CPUs, here and
-	// on the client).
+	// larger than it get a part of their own); 0 means 4 MiB (ostree's
+	// default is 32). Parts are compressed with a 1 MiB dictionary, so
+	// bigger parts gain almost nothing in size (tree-v1 from scratch:
+	// 103 MB with 16 MiB parts, 104 MB with 4 MiB), while smaller ones
+	// spread better over the client's CPUs and need less memory there
+	// (v1 -> v2 pulled in 0.16 s instead of 0.20-0.28 s; peak RSS 32 MB).
 	MaxChunkSize int64
 	// MinFallbackSize: content objects larger than this are not put in
 	// parts but listed as fallback objects the client fetches plainly
@@ -57,7 +60,7 @@ type DeltaStats struct {
 }
 
 const (
-	defaultDeltaChunk    = 16 << 20
+	defaultDeltaChunk    = 4 << 20
 	defaultDeltaFallback = 4 << 20
 )
 

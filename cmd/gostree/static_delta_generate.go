@@ -78,7 +78,7 @@ func newStaticDeltaGenerateCommand(g *globalOptions) *cobra.Command {
 	f.StringVar(&to, "to", "", "create the delta to revision REV")
 	f.BoolVar(&inline, "inline", false, "inline the parts into the superblock")
 	f.BoolVarP(&ifNotExists, "if-not-exists", "n", false, "only generate if the delta does not exist")
-	f.Int64Var(&maxChunk, "max-chunk-size", 16, "maximum uncompressed size of a part in megabytes")
+	f.Int64Var(&maxChunk, "max-chunk-size", 4, "maximum uncompressed size of a part in megabytes")
 	f.Int64Var(&minFallback, "min-fallback-size", 4, "minimum uncompressed size in megabytes of an object fetched plainly (0: never)")
 	f.IntVar(&jobs, "jobs", 0, "parts compressed in parallel (default: number of CPUs)")
 	f.BoolVar(&disableBsdiff, "disable-bsdiff", false, "accepted for compatibility: gostree sends new objects whole and never uses bsdiff")
