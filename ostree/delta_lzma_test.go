@@ -154,3 +154,68 @@ func BenchmarkXZDecodeFast(b *testing.B) {
 		}
 	}
 }
+
+// TestXZReadBackWindow decodes into a spill buffer (which can be read
+// back) with a ring far smaller than the dictionary, so matches and
+// matched literals reach beyond the ring and are read back from what was
+// already written: the output must be the same. Streams from gostree's
+// encoder (1 MiB dictionary) and, when xz is installed, from liblzma with
+// a 64 MiB dictionary (xz -9e, as ostree's parts use big ones).
+func TestXZReadBackWindow(t *testing.T) {
+	streams := map[string][2][]byte{}
+	x, _ := exec.LookPath("xz")
+	for name, data := range lzmaTestInputs(t) {
+		streams[name+"/gostree"] = [2][]byte{data, xzFast(data)}
+		if x != "" && len(data) > 1<<20 {
+			cmd := exec.Command(x, "-9e", "-c")
+			cmd.Stdin = bytes.NewReader(data)
+			ref, err := cmd.Output()
+			if err != nil {
+				t.Fatal(err)
+			}
+			streams[name+"/xz-9e"] = [2][]byte{data, ref}
+		}
+	}
+	for _, ring := range []int{4096, 64 << 10, xzRingCap} {
+		readsBack := 0
+		for name, s := range streams {
+			// A small spill limit moves the output to a file early, so reads
+			// back come from memory and from the file.
+			out := &countingSpill{spill: &spill{dir: t.TempDir(), limit: 8 << 10}}
+			if err := xzDecodeRing(bytes.NewReader(s[1]), out, ring); err != nil {
+				t.Fatalf("ring %d, %s: %v", ring, name, err)
+			}
+			got, err := out.region().bytes(1 << 30)
+			out.Close()
+			if err != nil || !bytes.Equal(got, s[0]) {
+				t.Fatalf("ring %d, %s: output differs (%d vs %d bytes, %v)", ring, name, len(got), len(s[0]), err)
+			}
+			readsBack += out.reads
+		}
+		if ring == 4096 && readsBack == 0 {
+			t.Fatal("no match reached beyond a 4 KiB ring: the test does not test reading back")
+		}
+	}
+}
+
+type countingSpill struct {
+	*spill
+	reads int
+}
+
+func (c *countingSpill) ReadAt(p []byte, off int64) (int, error) {
+	c.reads++
+	return c.spill.ReadAt(p, off)
+}
+
+// TestXZReadBackBudget: a part with a 32 MiB dictionary decoded into a
+// spill buffer takes only the ring and the read-back cache of the budget.
+func TestXZReadBackBudget(t *testing.T) {
+	head := []byte("\xFD7zXZ\x00\x00\x04\xE6\xD6\xB4\x46" + "\x02\x00\x21\x01\x1A\x00\x00\x00\x00\x00\x00\x00")
+	if d, ok := xzDictSize(head); !ok || d != 32<<20 {
+		t.Fatalf("dictionary size of the test header: %d %v", d, ok)
+	}
+	if n := xzDecodeBudget(head, 64<<20); n != int64(xzRingCap)+2*farBlockSize {
+		t.Fatalf("budget for a 32 MiB dictionary: %d", n)
+	}
+}

@@ -96,6 +96,22 @@ func (s *spill) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// ReadAt reads back what was written (the xz decoder's matches that reach
+// beyond its ring).
+func (s *spill) ReadAt(p []byte, off int64) (int, error) {
+	if s.f != nil {
+		return s.f.ReadAt(p, off)
+	}
+	if off < 0 || off >= int64(len(s.mem)) {
+		return 0, io.EOF
+	}
+	n := copy(p, s.mem[off:])
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
 // region returns the buffered data for random access.
 func (s *spill) region() region {
 	if s.f == nil {
@@ -446,9 +462,12 @@ func checkDeltaPart(n int64, h hash.Hash, want DeltaPart) error {
 }
 
 // xzDecodeBudget is how much of the decode memory budget decoding an xz
-// stream starting with head takes: its dictionary, at most all of it.
+// stream starting with head into a spill buffer takes: its dictionary, but
+// no more than the ring and read-back cache the decoder then uses (see
+// xzWindow), and at most all of the budget.
 func xzDecodeBudget(head []byte, budget int64) int64 {
 	need, ok := xzDictSize(head)
+	need = min(need, int64(xzRingCap)+int64(len(xzWindow{}.far))*farBlockSize)
 	if !ok || need > budget {
 		need = budget
 	}

@@ -216,8 +216,17 @@ func (z *lzmaDec) reset() {
 // allocWindow): their pages cost memory only once touched, so a part
 // smaller than its declared dictionary uses only its own size, and a
 // 32 MiB ring does not double the garbage collector's heap goal.
+//
+// When the output can be read back (hist: a delta part's spill buffer), the
+// ring is at most xzRingCap bytes however large the dictionary: a match
+// reaching further back than the ring reads the bytes from the output
+// already written (through a small block cache), where the page cache
+// holds them, not the process. Decoding one of ostree's parts (32 MiB
+// dictionary) then takes ~4 MiB of memory instead of 32, so several
+// decode at once within the pull's memory budget.
 type xzWindow struct {
-	buf   []byte // the ring; len(buf) is the dictionary size
+	buf   []byte // the ring: the last len(buf) decoded bytes
+	dict  int    // the block's dictionary size (>= len(buf))
 	pos   int    // where the next byte goes
 	flush int    // buf[flush:pos] is decoded but not yet written out
 	total int64  // bytes decoded in the block
@@ -225,6 +234,26 @@ type xzWindow struct {
 	out   io.Writer
 	check hash.Hash
 	free  func()
+
+	hist      io.ReaderAt // out read back, or nil
+	ringCap   int         // the largest ring when hist is set
+	outOff    int64       // bytes written to out so far (all blocks)
+	blockBase int64       // outOff when the block began
+	far       [2]farBlock // cache of hist blocks
+	farNext   int         // the far block to replace next
+}
+
+// xzRingCap is the largest ring of a window whose output can be read
+// back (tests decode with tiny rings to exercise the reads back).
+const xzRingCap = 4 << 20
+
+// farBlockSize is the size of a cached block of read-back output.
+const farBlockSize = 4 << 10
+
+type farBlock struct {
+	off int64 // offset in the output; -1 when empty
+	n   int   // valid bytes
+	buf []byte
 }
 
 // maxXZWindow bounds the ring whatever dictionary size a stream declares.
@@ -236,16 +265,95 @@ func (w *xzWindow) reset(size int) error {
 	if size < 4096 {
 		size = 4096 // LZMA2's smallest dictionary
 	}
-	if cap(w.buf) < size {
+	ring := size
+	if w.hist != nil && ring > w.ringCap {
+		ring = max(w.ringCap, 4096)
+	}
+	if cap(w.buf) < ring {
 		w.release()
-		b, free, err := allocWindow(size)
+		b, free, err := allocWindow(ring)
 		if err != nil {
-			return fmt.Errorf("xz: allocating a %d-byte dictionary: %w", size, err)
+			return fmt.Errorf("xz: allocating a %d-byte dictionary: %w", ring, err)
 		}
 		w.buf, w.free = b, free
 	}
-	w.buf = w.buf[:size]
+	w.buf = w.buf[:ring]
+	w.dict = size
 	w.pos, w.flush, w.total, w.start, w.check = 0, 0, 0, 0, nil
+	w.blockBase = w.outOff
+	for i := range w.far {
+		w.far[i].off = -1
+	}
+	return nil
+}
+
+// farRead fills p with the decoded bytes of the block from position q
+// (q + len(p) <= w.total, and q is older than the ring), reading them back
+// from the output.
+func (w *xzWindow) farRead(p []byte, q int64) error {
+	if w.flush < w.pos && q+int64(len(p)) > w.total-int64(w.pos-w.flush) {
+		if err := w.emit(); err != nil { // the bytes are not written out yet
+			return err
+		}
+	}
+	off := w.blockBase + q
+	for len(p) > 0 {
+		bo := off &^ (farBlockSize - 1)
+		var b *farBlock
+		for i := range w.far {
+			if f := &w.far[i]; f.off == bo && off-bo < int64(f.n) {
+				b = f
+				break
+			}
+		}
+		if b == nil {
+			b = &w.far[w.farNext]
+			w.farNext = (w.farNext + 1) % len(w.far)
+			if b.buf == nil {
+				b.buf = make([]byte, farBlockSize)
+			}
+			n, err := w.hist.ReadAt(b.buf, bo)
+			if n < farBlockSize && err == nil {
+				err = io.ErrUnexpectedEOF
+			}
+			b.off, b.n = bo, n
+			if off-bo >= int64(n) {
+				b.off = -1
+				return fmt.Errorf("xz: reading back decoded output at %d: %w", off, err)
+			}
+		}
+		k := copy(p, b.buf[off-bo:b.n])
+		p, off = p[k:], off+int64(k)
+	}
+	return nil
+}
+
+// at returns the byte dist+1 positions before the next one, from the ring
+// or, further back, from the output.
+func (w *xzWindow) at(dist int) (byte, error) {
+	if dist < len(w.buf) {
+		return w.back(dist), nil
+	}
+	var b [1]byte
+	err := w.farRead(b[:], w.total-int64(dist)-1)
+	return b[0], err
+}
+
+// copyFar appends n bytes copied from dist+1 bytes back, beyond the ring
+// (dist >= len(w.buf) >= n: source and destination do not overlap).
+func (w *xzWindow) copyFar(dist, n int) error {
+	var tmp [273]byte // LZMA's longest match
+	if n > len(tmp) {
+		return fmt.Errorf("xz: match of %d bytes", n)
+	}
+	if err := w.farRead(tmp[:n], w.total-int64(dist)-1); err != nil {
+		return err
+	}
+	for _, c := range tmp[:n] {
+		if err := w.put(c); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -280,6 +388,9 @@ func (w *xzWindow) back(dist int) byte {
 // copyMatch appends n bytes copied from dist+1 bytes back (the source may
 // overlap what is being written: it then repeats).
 func (w *xzWindow) copyMatch(dist, n int) error {
+	if dist >= len(w.buf) {
+		return w.copyFar(dist, n)
+	}
 	src := w.pos - dist - 1
 	if src < 0 {
 		src += len(w.buf)
@@ -340,6 +451,7 @@ func (w *xzWindow) emit() error {
 		if _, err := w.out.Write(p); err != nil {
 			return err
 		}
+		w.outOff += int64(len(p))
 		w.flush = w.pos
 	}
 	return nil
@@ -354,7 +466,7 @@ func (z *lzmaDec) decodeChunk(w *xzWindow, in []byte, u int) error {
 	end := w.total + int64(u)
 	pbMask := uint32(1)<<z.pb - 1
 	lpMask := uint32(1)<<z.lp - 1
-	size := int64(len(w.buf))
+	size := int64(w.dict)
 	for w.total < end {
 		if d.overrun() {
 			return fmt.Errorf("xz: LZMA2 chunk truncated")
@@ -398,7 +510,16 @@ func (z *lzmaDec) decodeChunk(w *xzWindow, in []byte, u int) error {
 				if int64(z.rep[0]) >= avail {
 					return fmt.Errorf("xz: match distance out of range")
 				}
-				match := uint32(w.back(int(z.rep[0])))
+				var match uint32
+				if int(z.rep[0]) < len(w.buf) {
+					match = uint32(w.back(int(z.rep[0])))
+				} else {
+					b, err := w.at(int(z.rep[0]))
+					if err != nil {
+						return err
+					}
+					match = uint32(b)
+				}
 				offs := uint32(0x100)
 				for sym < 0x100 {
 					if rng < lzTop {
@@ -466,7 +587,11 @@ func (z *lzmaDec) decodeChunk(w *xzWindow, in []byte, u int) error {
 					} else {
 						z.state = 11
 					}
-					if err := w.put(w.back(int(z.rep[0]))); err != nil {
+					b, err := w.at(int(z.rep[0]))
+					if err != nil {
+						return err
+					}
+					if err := w.put(b); err != nil {
 						return err
 					}
 					continue
@@ -510,6 +635,12 @@ func (z *lzmaDec) decodeChunk(w *xzWindow, in []byte, u int) error {
 
 // xzDecodeFast decodes an xz stream from r into out.
 func xzDecodeFast(r io.Reader, out io.Writer) error {
+	return xzDecodeRing(r, out, xzRingCap)
+}
+
+// xzDecodeRing is xzDecodeFast with the largest ring used when out can be
+// read back.
+func xzDecodeRing(r io.Reader, out io.Writer, ringCap int) error {
 	br := bufio.NewReaderSize(r, 64<<10)
 	var hdr [12]byte
 	if _, err := io.ReadFull(br, hdr[:]); err != nil {
@@ -533,7 +664,10 @@ func xzDecodeFast(r io.Reader, out io.Writer) error {
 	}
 	z := &lzmaDec{}
 	chunk := make([]byte, 1<<16+xzRangePad)
-	win := xzWindow{out: out}
+	win := xzWindow{out: out, ringCap: ringCap}
+	if h, ok := out.(io.ReaderAt); ok {
+		win.hist = h
+	}
 	defer win.release()
 	for {
 		b0, err := br.ReadByte()
