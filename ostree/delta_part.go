@@ -98,19 +98,7 @@ func (s *spill) Write(p []byte) (int, error) {
 
 // ReadAt reads back what was written (the xz decoder's matches that reach
 // beyond its ring).
-func (s *spill) ReadAt(p []byte, off int64) (int, error) {
-	if s.f != nil {
-		return s.f.ReadAt(p, off)
-	}
-	if off < 0 || off >= int64(len(s.mem)) {
-		return 0, io.EOF
-	}
-	n := copy(p, s.mem[off:])
-	if n < len(p) {
-		return n, io.EOF
-	}
-	return n, nil
-}
+func (s *spill) ReadAt(p []byte, off int64) (int, error) { return s.region().ReadAt(p, off) }
 
 // region returns the buffered data for random access.
 func (s *spill) region() region {
