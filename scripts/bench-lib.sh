@@ -32,3 +32,51 @@ bench_fresh() {
     tar -C "$d" -chf - . | cat >/dev/null # not -f /dev/null: GNU tar then skips file data
   done
 }
+
+# bench_nginx WORK PROBE: serve WORK/www with nginx (2 workers, its own prefix and config in
+# WORK/nginx) on a random free port of 127.0.0.1, retrying when the port was taken, and wait until
+# PROBE (a path under the root) answers. Sets bench_base (http://127.0.0.1:PORT) and nginx_pid,
+# and stops nginx on exit. Needs NGINX (the binary).
+bench_nginx() {
+  local work=$1 probe=$2 port try
+  mkdir -p "$work/nginx"
+  nginx_pid=
+  trap 'if [ -n "$nginx_pid" ]; then kill "$nginx_pid" 2>/dev/null || true; wait "$nginx_pid" 2>/dev/null || true; fi' EXIT
+  for try in 1 2 3 4 5; do
+    port=$((20000 + RANDOM % 40000))
+    cat >"$work/nginx/nginx.conf" <<C
+user root root;
+worker_processes 2;
+daemon off;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log warn;
+events { worker_connections 1024; }
+http {
+  client_body_temp_path $work/nginx/client_body;
+  proxy_temp_path $work/nginx/proxy;
+  fastcgi_temp_path $work/nginx/fastcgi;
+  uwsgi_temp_path $work/nginx/uwsgi;
+  scgi_temp_path $work/nginx/scgi;
+  access_log off;
+  default_type application/octet-stream;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 1000000;
+  server { listen 127.0.0.1:$port; root $work/www; disable_symlinks off; }
+}
+C
+    "$NGINX" -p "$work/nginx" -c "$work/nginx/nginx.conf" &
+    nginx_pid=$!
+    bench_base=http://127.0.0.1:$port
+    for _ in $(seq 100); do
+      if curl -fsS -o /dev/null "$bench_base/$probe" 2>/dev/null; then return 0; fi
+      kill -0 "$nginx_pid" 2>/dev/null || break
+      sleep 0.05
+    done
+    kill "$nginx_pid" 2>/dev/null || true
+    wait "$nginx_pid" 2>/dev/null || true
+    nginx_pid=
+  done
+  printf 'bench: error: nginx did not start (see %s/nginx/error.log)\n' "$work" >&2
+  return 1
+}

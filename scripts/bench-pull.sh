@@ -63,48 +63,8 @@ c2=$("$OSTREE" --repo="$served" commit "${flags[@]}" -s v2 -b main --parent="$c1
 nobj=$(find "$served/objects" -type f | wc -l)
 log "served: v1 $c1, v2 $c2, $nobj objects, $(du -sh "$served" | cut -f1)"
 
-# start_nginx PORT: write the config and start nginx on 127.0.0.1:PORT; 0 if it serves the repo.
-start_nginx() {
-  local port=$1
-  cat >"$work/nginx/nginx.conf" <<EOF
-user root root;
-worker_processes 2;
-daemon off;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log warn;
-events { worker_connections 1024; }
-http {
-  client_body_temp_path $work/nginx/client_body;
-  proxy_temp_path $work/nginx/proxy;
-  fastcgi_temp_path $work/nginx/fastcgi;
-  uwsgi_temp_path $work/nginx/uwsgi;
-  scgi_temp_path $work/nginx/scgi;
-  access_log off;
-  default_type application/octet-stream;
-  sendfile on;
-  tcp_nopush on;
-  keepalive_requests 1000000;
-  server { listen 127.0.0.1:$port; root $work/www; }
-}
-EOF
-  "$NGINX" -p "$work/nginx" -c "$work/nginx/nginx.conf" &
-  nginx_pid=$!
-  url=http://127.0.0.1:$port/repo
-  for _ in $(seq 100); do
-    if curl -fsS -o /dev/null "$url/config" 2>/dev/null; then return 0; fi
-    if ! kill -0 "$nginx_pid" 2>/dev/null; then return 1; fi
-    sleep 0.05
-  done
-  kill "$nginx_pid" 2>/dev/null || true
-  return 1
-}
-nginx_pid=
-trap 'if [ -n "$nginx_pid" ]; then kill "$nginx_pid" 2>/dev/null || true; wait "$nginx_pid" 2>/dev/null || true; fi' EXIT
-started=0
-for _ in 1 2 3 4 5; do # a random free port; retry if it was taken
-  if start_nginx $((20000 + RANDOM % 40000)); then started=1; break; fi
-done
-[ "$started" = 1 ] || die "nginx did not start (see $work/nginx/error.log)"
+bench_nginx "$work" repo/config || exit 1
+url=$bench_base/repo
 # Warm the page cache with the served files.
 tar -C "$served" -cf - . | cat >/dev/null
 
