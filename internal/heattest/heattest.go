@@ -25,6 +25,7 @@ import (
 	"github.com/gostree/gostree/heatmeta"
 	"github.com/gostree/gostree/internal/osauth"
 	"github.com/gostree/gostree/internal/osauth/osauthtest"
+	"github.com/gostree/gostree/internal/retry"
 )
 
 // Template file names in contrib/heat.
@@ -544,16 +545,7 @@ func bound(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, DefaultWait)
 }
 
-func sleep(ctx context.Context) error {
-	t := time.NewTimer(pollEvery)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
+func sleep(ctx context.Context) error { return retry.Sleep(ctx, pollEvery) }
 
 // novaStandIn stands in for OS::Nova::Server where there is no Nova: a
 // provider template taking the properties contrib/heat/ostree-server.yaml

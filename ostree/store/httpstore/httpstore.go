@@ -28,6 +28,7 @@ import (
 
 	"golang.org/x/net/http/httpproxy"
 
+	"github.com/gostree/gostree/internal/retry"
 	"github.com/gostree/gostree/ostree/store"
 )
 
@@ -320,14 +321,7 @@ func statusError(op, p string, code int) error {
 func (s *Store) backoff(ctx context.Context, n int) error {
 	d := s.o.RetryBackoff << min(n, 5)
 	d = d/2 + time.Duration(rand.Int64N(int64(d)))
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return retry.Sleep(ctx, d)
 }
 
 // Stat asks for the first byte of the file (a GET with Range: bytes=0-0,
